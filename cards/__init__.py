@@ -1,0 +1,1 @@
+"""Dataset cards shipped with visiondata: one YAML file per dataset, named by its id."""

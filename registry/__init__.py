@@ -1,0 +1,43 @@
+"""visiondata.registry: dataset cards with typed, sourced coverage and bias figures.
+
+This package never imports torch.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from .errors import CardNotFoundError, CardValidationError, Problem, QueryError, VisionDataError
+from .schema import Card, Figure
+from .store import get_card, list_cards, load_card
+
+if TYPE_CHECKING:
+    import pyarrow
+
+__all__ = [
+    "Card",
+    "CardNotFoundError",
+    "CardValidationError",
+    "Figure",
+    "Problem",
+    "QueryError",
+    "VisionDataError",
+    "__version__",
+    "get_card",
+    "list_cards",
+    "load_card",
+    "query",
+]
+
+try:
+    __version__ = metadata.version("visiondata")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+
+def query(sql: str) -> pyarrow.Table:
+    """Run read-only SQL over the catalogue's tables (see ``visiondata cards query --help``)."""
+    from .query import run_query
+
+    return run_query(sql)

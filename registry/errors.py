@@ -1,0 +1,58 @@
+"""The registry's exceptions. Each also subclasses the matching built-in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CardNotFoundError",
+    "CardValidationError",
+    "Problem",
+    "QueryError",
+    "VisionDataError",
+]
+
+
+class VisionDataError(Exception):
+    """Base class of every error visiondata raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One problem found in a card, located by file, line and field path."""
+
+    file: str
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path}: {self.message}"
+
+
+class CardValidationError(VisionDataError, ValueError):
+    """A card (or several) failed validation; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        head = f"{len(self.problems)} problem(s) in card data:"
+        super().__init__("\n".join([head, *(str(p) for p in self.problems)]))
+
+
+class CardNotFoundError(VisionDataError, KeyError):
+    """No card has the requested id or alias."""
+
+    def __init__(self, name: str, suggestions: Sequence[str] = ()) -> None:
+        self.name = name
+        self.suggestions = list(suggestions)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        self.message = f"no dataset card has the id or alias {name!r}{hint}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.message
+
+
+class QueryError(VisionDataError, ValueError):
+    """A catalogue query failed (syntax error, unknown table or column, write attempt)."""

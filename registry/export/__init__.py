@@ -1,0 +1,1 @@
+"""Exports of cards to other formats (Croissant, Hugging Face cards, Datasheets)."""

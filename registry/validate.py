@@ -1,0 +1,164 @@
+"""Validate card files: every problem, each as ``FILE:LINE: field.path: message``."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .checks import check_card, check_todo_markers
+from .errors import Problem
+from .schema import Card
+from .yamlfile import LoadedYaml, Path, format_path, load_yaml
+
+__all__ = ["ParsedCard", "parse_card_text", "validate_cards"]
+
+
+@dataclass
+class ParsedCard:
+    file: str
+    card: Card | None
+    problems: list[Problem]
+    loaded: LoadedYaml
+
+
+def _fields_at(loc: Sequence[str | int]) -> list[str] | None:
+    """The field names allowed at ``loc`` in the Card model (for 'unknown key' messages)."""
+    tp: Any = Card
+    for part in loc:
+        tp = _strip_optional(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = tp.model_fields.get(str(part))
+            if field is None:
+                return None
+            tp = field.annotation
+        elif typing.get_origin(tp) is dict:
+            tp = typing.get_args(tp)[1]
+        elif typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        else:
+            return None
+    tp = _strip_optional(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return None
+
+
+def _strip_optional(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _strip_optional(args[0])
+    return tp
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    loc = err["loc"]
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1])
+        hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+        return f"unknown key {loc[-1]!r}{hint}"
+    msg = str(err["msg"])
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, ") :]
+    got = err.get("input")
+    if isinstance(got, dict | list):
+        return f"{msg} (got a {type(got).__name__})"
+    return f"{msg} (got {got!r})"
+
+
+def _loc_path(loc: Sequence[Any]) -> Path:
+    # pydantic appends markers such as '[key]' for dict-key errors, and function names for
+    # union members; keep the real path.
+    return tuple(p for p in loc if not (isinstance(p, str) and (p.startswith("[") or p.startswith("function-"))))
+
+
+def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> ParsedCard:
+    """Parse and check one card's text; never raises for bad content."""
+    loaded = load_yaml(text)
+    problems = [Problem(file, line, path, msg) for line, path, msg in loaded.problems]
+
+    def add(path: Path, message: str) -> None:
+        problems.append(Problem(file, loaded.line_of(path), format_path(path), message))
+
+    card: Card | None = None
+    data = loaded.data
+    if loaded.problems and data is None:
+        return ParsedCard(file, None, problems, loaded)
+    if not isinstance(data, dict):
+        add((), f"a card is a mapping of fields (got {type(data).__name__})")
+        return ParsedCard(file, None, problems, loaded)
+    for path, message in check_todo_markers(data):
+        add(path, message)
+    if expect_id is not None and isinstance(data.get("id"), str) and data["id"] != expect_id:
+        add(("id",), f"id {data['id']!r} differs from the file name (expected {expect_id!r})")
+    try:
+        card = Card.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            add(_loc_path(err["loc"]), _message(err))
+    if card is not None:
+        for path, message in check_card(card):
+            add(path, message)
+    problems.sort()
+    return ParsedCard(file, card if not problems else None, problems, loaded)
+
+
+def parse_card_file(path: FsPath) -> ParsedCard:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return ParsedCard(str(path), None, [Problem(str(path), 1, "(file)", f"cannot read: {exc}")], LoadedYaml(None))
+    return parse_card_text(text, str(path), expect_id=path.stem)
+
+
+def validate_cards(files: Iterable[FsPath], *, known_ids: Iterable[str] = ()) -> list[Problem]:
+    """Validate ``files`` together: per-card problems plus duplicate ids and aliases across them
+    and ``derived_from`` ids that name no card (among ``files`` and ``known_ids``)."""
+    parsed = [parse_card_file(f) for f in files]
+    problems = [p for pc in parsed for p in pc.problems]
+    names: dict[str, tuple[str, int]] = {}
+    ids = set(known_ids)
+    for pc in parsed:
+        data = pc.loaded.data if isinstance(pc.loaded.data, dict) else {}
+        card_id = data.get("id")
+        if isinstance(card_id, str):
+            ids.add(card_id)
+    for pc in parsed:
+        data = pc.loaded.data if isinstance(pc.loaded.data, dict) else {}
+        entries: list[tuple[Path, Any]] = [(("id",), data.get("id"))]
+        aliases = data.get("aliases")
+        if isinstance(aliases, list):
+            entries += [(("aliases", i), a) for i, a in enumerate(aliases)]
+        seen_here: set[str] = set()
+        for path, name in entries:
+            if not isinstance(name, str):
+                continue
+            folded = name.casefold()
+            line = pc.loaded.line_of(path)
+            if folded in names and folded not in seen_here:
+                other_file, other_line = names[folded]
+                problems.append(
+                    Problem(pc.file, line, format_path(path), f"{name!r} is already used by {other_file}:{other_line}")
+                )
+            names.setdefault(folded, (pc.file, line))
+            seen_here.add(folded)
+        derived = data.get("derived_from")
+        if isinstance(derived, list):
+            for i, parent in enumerate(derived):
+                if isinstance(parent, str) and parent not in ids:
+                    path = ("derived_from", i)
+                    problems.append(
+                        Problem(pc.file, pc.loaded.line_of(path), format_path(path), f"no card has the id {parent!r}")
+                    )
+    return sorted(set(problems))
