@@ -150,6 +150,19 @@ class Status(_Model):
         return self
 
 
+class Verification(_Model):
+    status: VerStatus
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _note_when_not_verified(self) -> Verification:
+        if self.status != "verified" and not self.note:
+            raise ValueError(
+                f"a {self.status} figure needs a note (the source actually read, or the dispute)"
+            )
+        return self
+
+
 class Split(_Model):
     num_examples: int = Field(ge=0)
     bound: Bound = "exact"
@@ -157,6 +170,7 @@ class Split(_Model):
     unit: str | None = Field(default=None, description="what is counted when not the card's example_unit")
     citation: CitationKey | None = None
     locator: str | None = None
+    verification: Verification | None = None
     note: str | None = None
 
 
@@ -166,6 +180,7 @@ class Classes(_Model):
     taxonomy: str | None = None
     citation: CitationKey | None = None
     locator: str | None = None
+    verification: Verification | None = None
     note: str | None = None
 
     @model_validator(mode="after")
@@ -208,19 +223,6 @@ class Provenance(_Model):
     def _tool_for_computed(self) -> Provenance:
         if self.kind == "computed" and not self.tool:
             raise ValueError("a computed figure needs 'tool' (the program and version that computed it)")
-        return self
-
-
-class Verification(_Model):
-    status: VerStatus
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _note_when_not_verified(self) -> Verification:
-        if self.status != "verified" and not self.note:
-            raise ValueError(
-                f"a {self.status} figure needs a note (the source actually read, or the dispute)"
-            )
         return self
 
 
