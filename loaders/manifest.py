@@ -113,12 +113,16 @@ class Manifest(_Model):
         if self.format != FORMAT:
             raise ValueError(f"format is {self.format!r}, expected {FORMAT!r}")
         if self.version != VERSION:
-            raise ValueError(f"manifest version {self.version} is not supported (expected {VERSION})")
+            raise ValueError(
+                f"manifest version {self.version} is not supported (expected {VERSION})"
+            )
         return self
 
     def split(self, name: str) -> SplitInfo:
         if name not in self.splits:
-            raise ManifestError(f"split {name!r} is not in the manifest (have: {', '.join(self.splits) or 'none'})")
+            raise ManifestError(
+                f"split {name!r} is not in the manifest (have: {', '.join(self.splits) or 'none'})"
+            )
         return self.splits[name]
 
 
@@ -129,7 +133,9 @@ def parse_manifest(text: str, where: str) -> Manifest:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise ManifestError(f"{where}: invalid manifest at {loc or '(top)'}: {first['msg']}") from None
+        raise ManifestError(
+            f"{where}: invalid manifest at {loc or '(top)'}: {first['msg']}"
+        ) from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:

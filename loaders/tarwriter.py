@@ -74,7 +74,7 @@ class ShardWriter:
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in close()
         self._out = _HashingWriter(self._file)
-        self._tar = tarfile.open(fileobj=self._out, mode="w", format=tarfile.USTAR_FORMAT)  # type: ignore[call-overload]
+        self._tar = tarfile.open(fileobj=self._out, mode="w", format=tarfile.USTAR_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115
         self.keys: list[str] = []
         self.offsets: list[int] = []
         self.labels: list[int | None] = []
@@ -98,7 +98,9 @@ class ShardWriter:
             raise SampleError(f"sample {key!r} has no members")
         for ext in members:
             if not _EXT_PATTERN.match(ext):
-                raise SampleError(f"sample {key!r}: member extension {ext!r} is not lowercase [a-z0-9_.]")
+                raise SampleError(
+                    f"sample {key!r}: member extension {ext!r} is not lowercase [a-z0-9_.]"
+                )
         self._seen.add(key)
         self.keys.append(key)
         self.offsets.append(self._out.pos)

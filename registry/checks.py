@@ -84,7 +84,14 @@ def check_shares(card: Card) -> Iterator[Found]:
         if fig.verification.status == "superseded":
             continue
         pop = fig.population
-        key = (fig.axis, pop.unit, pop.split, fig.unit, fig.provenance.citation, fig.provenance.locator)
+        key = (
+            fig.axis,
+            pop.unit,
+            pop.split,
+            fig.unit,
+            fig.provenance.citation,
+            fig.provenance.locator,
+        )
         groups[key].append(i)
     for (axis, unit_counted, split, unit, citation, _), members in groups.items():
         scale = 100.0 if unit == "percent" else 1.0

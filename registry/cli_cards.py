@@ -49,7 +49,12 @@ def register(groups: Any) -> None:
 
     p = _add(sub, "new", "write a card scaffold with TODO markers")
     p.add_argument("id", help="the new card's id, e.g. my-dataset-2024")
-    p.add_argument("--dir", type=Path, default=None, help="where to write (default: ./cards if present, else .)")
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where to write (default: ./cards if present, else .)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_new)
 
@@ -95,7 +100,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     header = ("id", "year", "status", "examples", "figures", "tasks")
     rows_t = [
-        (c.id, str(c.year), c.status.state, f"{c.total_examples:,}", str(len(c.figures)), ", ".join(c.tasks))
+        (
+            c.id,
+            str(c.year),
+            c.status.state,
+            f"{c.total_examples:,}",
+            str(len(c.figures)),
+            ", ".join(c.tasks),
+        )
         for c in cards
     ]
     widths = [max([len(h), *(len(r[i]) for r in rows_t)]) for i, h in enumerate(header)]
@@ -142,14 +154,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     bad = len({p.file for p in problems})
-    print(f"{len(files)} card(s) checked: {len(files) - bad} valid, {bad} invalid, {len(problems)} problem(s)", file=sys.stderr)
+    print(
+        f"{len(files)} card(s) checked: {len(files) - bad} valid, {bad} invalid, {len(problems)} problem(s)",
+        file=sys.stderr,
+    )
     return 1 if problems else 0
 
 
 def cmd_new(args: argparse.Namespace) -> int:
     from .scaffold import scaffold
 
-    folder = args.dir if args.dir is not None else (Path("cards") if Path("cards").is_dir() else Path("."))
+    folder = (
+        args.dir
+        if args.dir is not None
+        else (Path("cards") if Path("cards").is_dir() else Path("."))
+    )
     path = folder / f"{args.id}.yaml"
     try:
         text = scaffold(args.id, str(path))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -17,7 +17,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -60,7 +62,11 @@ def _term(vocabulary: str) -> Any:
             )
         return value
 
-    schema = {"type": "string", "enum": list(table), "description": f"a {label} term"}
+    schema = {
+        "type": "string",
+        "enum": list(table),
+        "description": f"one of the {label} terms (vocabulary.md)",
+    }
     return Annotated[str, AfterValidator(check), WithJsonSchema(schema)]
 
 
@@ -78,9 +84,23 @@ def _date_str(value: Any) -> Any:
 
 
 if TYPE_CHECKING:
-    Task = Modality = Domain = Source = Method = Axis = Metric = Unit = str
-    Bound = ProvKind = VerStatus = Access = State = CommercialUse = NoteKind = str
-    Url = DateStr = str
+    Task: TypeAlias = str
+    Modality: TypeAlias = str
+    Domain: TypeAlias = str
+    Source: TypeAlias = str
+    Method: TypeAlias = str
+    Axis: TypeAlias = str
+    Metric: TypeAlias = str
+    Unit: TypeAlias = str
+    Bound: TypeAlias = str
+    ProvKind: TypeAlias = str
+    VerStatus: TypeAlias = str
+    Access: TypeAlias = str
+    State: TypeAlias = str
+    CommercialUse: TypeAlias = str
+    NoteKind: TypeAlias = str
+    Url: TypeAlias = str
+    DateStr: TypeAlias = str
 else:
     Task = _term("task")
     Modality = _term("modality")
@@ -97,7 +117,11 @@ else:
     State = _term("status")
     CommercialUse = _term("commercial_use")
     NoteKind = _term("note_kind")
-    Url = Annotated[str, AfterValidator(_check_url), WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})]
+    Url = Annotated[
+        str,
+        AfterValidator(_check_url),
+        WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"}),
+    ]
     DateStr = Annotated[str, BeforeValidator(_date_str), Field(pattern=DATE_PATTERN)]
 
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -129,7 +153,9 @@ class License(_Model):
     @model_validator(mode="after")
     def _spdx(self) -> License:
         if not _SPDX_RE.match(self.id):
-            raise ValueError(f"license id {self.id!r} is not an SPDX identifier, 'other' or 'unknown'")
+            raise ValueError(
+                f"license id {self.id!r} is not an SPDX identifier, 'other' or 'unknown'"
+            )
         return self
 
 
@@ -167,7 +193,9 @@ class Split(_Model):
     num_examples: int = Field(ge=0)
     bound: Bound = "exact"
     labels_public: bool = True
-    unit: str | None = Field(default=None, description="what is counted when not the card's example_unit")
+    unit: str | None = Field(
+        default=None, description="what is counted when not the card's example_unit"
+    )
     citation: CitationKey | None = None
     locator: str | None = None
     verification: Verification | None = None
@@ -206,7 +234,9 @@ class Annotation(_Model):
 
 
 class Population(_Model):
-    unit: NonEmpty = Field(description="what is counted: image, subject, class, clip, question, ...")
+    unit: NonEmpty = Field(
+        description="what is counted: image, subject, class, clip, question, ..."
+    )
     split: str | None = None
     n: int | None = Field(default=None, ge=0)
     note: str | None = None
@@ -222,7 +252,9 @@ class Provenance(_Model):
     @model_validator(mode="after")
     def _tool_for_computed(self) -> Provenance:
         if self.kind == "computed" and not self.tool:
-            raise ValueError("a computed figure needs 'tool' (the program and version that computed it)")
+            raise ValueError(
+                "a computed figure needs 'tool' (the program and version that computed it)"
+            )
         return self
 
 
@@ -235,26 +267,32 @@ class Figure(_Model):
     axis: Axis
     metric: Metric
     category: str | None = None
-    value: float
     unit: Unit
+    value: float
     bound: Bound = "exact"
     population: Population
     provenance: Provenance
     verification: Verification
     note: str | None = None
 
-    @model_validator(mode="after")
-    def _value_in_range(self) -> Figure:
-        if self.unit in _RANGES:
-            lo, hi = _RANGES[self.unit]
-            if not lo <= self.value <= hi:
-                what = {"fraction": "a fraction", "index_0_1": "an index", "percent": "a percentage"}
+    @field_validator("value")
+    @classmethod
+    def _value_in_range(cls, value: float, info: ValidationInfo) -> float:
+        unit = info.data.get("unit")
+        if unit in _RANGES:
+            lo, hi = _RANGES[unit]
+            if not lo <= value <= hi:
+                what = {
+                    "fraction": "a fraction",
+                    "index_0_1": "an index",
+                    "percent": "a percentage",
+                }
                 raise ValueError(
-                    f"value {self.value:g} is not {what[self.unit]} (expected {lo:g}..{hi:g} for unit {self.unit!r})"
+                    f"{value:g} is not {what[unit]} (expected {lo:g}..{hi:g} for unit {unit!r})"
                 )
-        if self.unit == "count" and (self.value < 0 or self.value != int(self.value)):
-            raise ValueError(f"value {self.value:g} is not a count (expected a whole number >= 0)")
-        return self
+        if unit == "count" and (value < 0 or value != int(value)):
+            raise ValueError(f"{value:g} is not a count (expected a whole number >= 0)")
+        return value
 
 
 class Note(_Model):
@@ -264,15 +302,22 @@ class Note(_Model):
 
 
 class Shards(_Model):
-    converter: str | None = Field(default=None, description="the visiondata converter that writes these shards")
-    fields: dict[str, NonEmpty] = Field(min_length=1, description="WebDataset member extension -> meaning")
+    converter: str | None = Field(
+        default=None, description="the visiondata converter that writes these shards"
+    )
+    fields: dict[str, NonEmpty] = Field(
+        min_length=1, description="WebDataset member extension -> meaning"
+    )
     note: str | None = None
 
 
 class Card(_Model):
     """A dataset card. ``Card.model_json_schema()`` is the shipped ``card.schema.json``."""
 
-    id: Annotated[str, Field(pattern=ID_PATTERN, description="lowercase words joined by hyphens; the file name")]
+    id: Annotated[
+        str,
+        Field(pattern=ID_PATTERN, description="lowercase words joined by hyphens; the file name"),
+    ]
     name: NonEmpty
     aliases: list[NonEmpty] = Field(default_factory=list)
     description: NonEmpty

@@ -14,7 +14,15 @@ from .errors import CardNotFoundError, CardValidationError
 from .schema import Card
 from .validate import parse_card_file
 
-__all__ = ["ENV_VAR", "card_dirs", "card_files", "get_card", "list_cards", "load_card", "shipped_dir"]
+__all__ = [
+    "ENV_VAR",
+    "card_dirs",
+    "card_files",
+    "get_card",
+    "list_cards",
+    "load_card",
+    "shipped_dir",
+]
 
 ENV_VAR = "VISIONDATA_CARDS_PATH"
 

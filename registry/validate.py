@@ -80,7 +80,11 @@ def _message(err: Any) -> str:
 def _loc_path(loc: Sequence[Any]) -> Path:
     # pydantic appends markers such as '[key]' for dict-key errors, and function names for
     # union members; keep the real path.
-    return tuple(p for p in loc if not (isinstance(p, str) and (p.startswith("[") or p.startswith("function-"))))
+    return tuple(
+        p
+        for p in loc
+        if not (isinstance(p, str) and (p.startswith("[") or p.startswith("function-")))
+    )
 
 
 def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> ParsedCard:
@@ -102,11 +106,14 @@ def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> Pa
         add(path, message)
     if expect_id is not None and isinstance(data.get("id"), str) and data["id"] != expect_id:
         add(("id",), f"id {data['id']!r} differs from the file name (expected {expect_id!r})")
+    yaml_paths = {path for _, path, _ in loaded.problems}
     try:
         card = Card.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            add(_loc_path(err["loc"]), _message(err))
+            path = _loc_path(err["loc"])
+            if format_path(path) not in yaml_paths:  # already reported by the YAML loader
+                add(path, _message(err))
     if card is not None:
         for path, message in check_card(card):
             add(path, message)
@@ -118,7 +125,12 @@ def parse_card_file(path: FsPath) -> ParsedCard:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return ParsedCard(str(path), None, [Problem(str(path), 1, "(file)", f"cannot read: {exc}")], LoadedYaml(None))
+        return ParsedCard(
+            str(path),
+            None,
+            [Problem(str(path), 1, "(file)", f"cannot read: {exc}")],
+            LoadedYaml(None),
+        )
     return parse_card_text(text, str(path), expect_id=path.stem)
 
 
@@ -149,7 +161,12 @@ def validate_cards(files: Iterable[FsPath], *, known_ids: Iterable[str] = ()) ->
             if folded in names and folded not in seen_here:
                 other_file, other_line = names[folded]
                 problems.append(
-                    Problem(pc.file, line, format_path(path), f"{name!r} is already used by {other_file}:{other_line}")
+                    Problem(
+                        pc.file,
+                        line,
+                        format_path(path),
+                        f"{name!r} is already used by {other_file}:{other_line}",
+                    )
                 )
             names.setdefault(folded, (pc.file, line))
             seen_here.add(folded)
@@ -159,6 +176,11 @@ def validate_cards(files: Iterable[FsPath], *, known_ids: Iterable[str] = ()) ->
                 if isinstance(parent, str) and parent not in ids:
                     path = ("derived_from", i)
                     problems.append(
-                        Problem(pc.file, pc.loaded.line_of(path), format_path(path), f"no card has the id {parent!r}")
+                        Problem(
+                            pc.file,
+                            pc.loaded.line_of(path),
+                            format_path(path),
+                            f"no card has the id {parent!r}",
+                        )
                     )
     return sorted(set(problems))

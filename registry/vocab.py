@@ -279,6 +279,7 @@ VOCABULARIES: Mapping[str, Mapping[str, str]] = MappingProxyType(
     }
 )
 
+
 def describe(vocabulary: str, term: str) -> str:
     """Return the one-line description of ``term`` in ``vocabulary``."""
     return VOCABULARIES[vocabulary][term]
@@ -297,6 +298,9 @@ def render_markdown() -> str:
         lines += [f"| `{term}` | {text} |" for term, text in table.items()]
         if name == "axis":
             exclusive = ", ".join(f"`{a}`" for a in sorted(EXCLUSIVE_AXES))
-            lines += ["", f"Axes with mutually exclusive categories (shares checked to sum to at most 1): {exclusive}."]
+            lines += [
+                "",
+                f"Axes with mutually exclusive categories (shares checked to sum to at most 1): {exclusive}.",
+            ]
         lines.append("")
     return "\n".join(lines)

@@ -50,6 +50,10 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
 
 
+def _tag_message(tag: str) -> str:
+    return f"YAML tag {_short_tag(tag)!r} is not allowed: tags that construct objects are refused"
+
+
 class _Builder:
     def __init__(self, out: LoadedYaml) -> None:
         self.out = out
@@ -62,12 +66,18 @@ class _Builder:
         self.out.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _STD + "map":
-                self.refuse(node, path, f"YAML tag {_short_tag(node.tag)!r} is not allowed (cards are plain data)")
+                self.refuse(
+                    node,
+                    path,
+                    _tag_message(node.tag),
+                )
                 return None
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _STD + "merge":
-                    self.refuse(key_node, path, "YAML merge keys ('<<') are not allowed; write the keys out")
+                    self.refuse(
+                        key_node, path, "YAML merge keys ('<<') are not allowed; write the keys out"
+                    )
                     continue
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_TAGS:
                     self.refuse(key_node, path, "mapping keys must be plain strings")
@@ -76,22 +86,24 @@ class _Builder:
                 child = (*path, key)
                 if key in result:
                     first = self.out.lines.get(child, 0)
-                    self.refuse(key_node, child, f"duplicate key {key!r} (first defined on line {first})")
+                    self.refuse(
+                        key_node, child, f"duplicate key {key!r} (first defined on line {first})"
+                    )
                     continue
                 self.out.lines[child] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, child)
             return result
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _STD + "seq":
-                self.refuse(node, path, f"YAML tag {_short_tag(node.tag)!r} is not allowed (cards are plain data)")
+                self.refuse(
+                    node,
+                    path,
+                    _tag_message(node.tag),
+                )
                 return None
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         if node.tag not in _SCALAR_TAGS:
-            self.refuse(
-                node,
-                path,
-                f"YAML tag {_short_tag(node.tag)!r} is not allowed: tags that construct objects are refused",
-            )
+            self.refuse(node, path, _tag_message(node.tag))
             return None
         value = self.constructor.construct_object(node)
         if hasattr(value, "isoformat"):
@@ -117,6 +129,12 @@ def load_yaml(text: str) -> LoadedYaml:
         out.problems.append((1, "(card)", "the file is empty (expected a mapping of card fields)"))
         return out
     if len(nodes) > 1:
-        out.problems.append((nodes[1].start_mark.line + 1, "(yaml)", "more than one YAML document (expected one card per file)"))
+        out.problems.append(
+            (
+                nodes[1].start_mark.line + 1,
+                "(yaml)",
+                "more than one YAML document (expected one card per file)",
+            )
+        )
     out.data = _Builder(out).build(nodes[0], ())
     return out
