@@ -6,13 +6,13 @@ This package never imports torch.
 from __future__ import annotations
 
 from importlib import metadata
-from typing import TYPE_CHECKING
+import typing
 
 from .errors import CardNotFoundError, CardValidationError, Problem, QueryError, VisionDataError
 from .schema import Card, Figure
 from .store import get_card, list_cards, load_card
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     import pyarrow
 
 __all__ = [

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .errors import CardNotFoundError, VisionDataError
+from .errors import CardNotFoundError, UsageError, VisionDataError
 
 __all__ = ["COMMAND_MODULES", "UsageError", "main"]
 
@@ -20,10 +20,6 @@ __all__ = ["COMMAND_MODULES", "UsageError", "main"]
 COMMAND_MODULES = [
     "visiondata.registry.cli_cards",
 ]
-
-
-class UsageError(VisionDataError, ValueError):
-    """A command-line argument is wrong; the CLI exits 2 with this one-line reason."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,5 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(code or 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m visiondata.registry.cli: use the one imported module
+    from visiondata.registry.cli import main as _main
+
+    sys.exit(_main())

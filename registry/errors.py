@@ -10,6 +10,7 @@ __all__ = [
     "CardValidationError",
     "Problem",
     "QueryError",
+    "UsageError",
     "VisionDataError",
 ]
 
@@ -52,6 +53,10 @@ class CardNotFoundError(VisionDataError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.message
+
+
+class UsageError(VisionDataError, ValueError):
+    """A command-line argument is wrong; the CLI exits 2 with this one-line reason."""
 
 
 class QueryError(VisionDataError, ValueError):

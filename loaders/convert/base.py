@@ -1,0 +1,293 @@
+"""What every converter shares: the item and sample records, the converter base class,
+path safety, key making and the image/video checks. No torch here.
+
+A converter works in two steps so that shards can be planned, sized and written in parallel:
+``scan()`` lists the items (cheap: paths, labels, sizes; bad entries are reported, not
+raised), and ``load(item)`` reads one item's member bytes (in a worker process) and raises
+:class:`ItemError` naming the file and the reason when it is bad. ``samples()`` joins the two
+into the plain generator of samples every converter is.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+from .errors import ConversionError, ItemError, MissingExtraError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "Converter",
+    "Item",
+    "Options",
+    "Report",
+    "Sample",
+    "check_image",
+    "check_video",
+    "make_key",
+    "read_file",
+    "safe_join",
+    "stamp",
+]
+
+#: Source file extensions taken as images / videos (lower case, without the dot).
+IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "png", "bmp", "gif", "webp", "tif", "tiff", "ppm", "pgm", "pbm"})
+VIDEO_EXTENSIONS = frozenset({"mp4", "avi", "webm", "mkv", "mov", "m4v", "mpg", "mpeg"})
+
+#: PIL format name -> member extension. The member extension follows the bytes, not the
+#: source file name, so a PNG saved as ``x.jpg`` is stored as ``png``.
+_PIL_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp", "TIFF": "tiff", "PPM": "ppm"}
+
+#: ``verify`` levels for images: what is checked in ``load``.
+VERIFY_LEVELS = {
+    "header": "the image format is recognised and the header parses (fast; the default)",
+    "decode": "every image is fully decoded (catches truncated files; slower)",
+    "none": "bytes are copied without looking at them",
+}
+
+Report = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-run options the converters see (the driver checks them first)."""
+
+    split: str
+    verify: str = "header"
+    max_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One planned sample, cheap to pickle: what to read, not the bytes.
+
+    ``source`` names the item in errors and in the manifest's skipped list (a path relative
+    to SRC, or a row). ``size`` estimates the member bytes for shard planning; ``stamp``
+    changes when the source changes, so a resumed run rewrites shards whose input moved.
+    """
+
+    key: str
+    source: str
+    label: int | None = None
+    class_ids: tuple[int, ...] = ()
+    size: int = 0
+    stamp: str = ""
+    data: Any = None
+
+
+@dataclass
+class Sample:
+    key: str
+    members: dict[str, bytes]
+    label: int | None = None
+    source: str = ""
+    class_ids: tuple[int, ...] = field(default=())
+
+
+class Converter:
+    """Base class: subclasses set ``name`` and ``fields`` and implement ``scan`` and ``load``."""
+
+    name: ClassVar[str] = ""
+    #: member extension -> meaning, for the manifest (subclasses may add at scan time).
+    fields: dict[str, str]
+    default_split: ClassVar[str | None] = "train"
+
+    def __init__(self, src: Path, options: Options) -> None:
+        self.src = src
+        self.root = src.resolve()
+        self.options = options
+        self.classes: list[str] | None = None
+        self.fields = dict(type(self).fields) if hasattr(type(self), "fields") else {}
+        #: extra facts for the manifest's converter options (e.g. COCO categories).
+        self.info: dict[str, Any] = {}
+
+    # -- to implement -------------------------------------------------------------------
+    def scan(self, report: Report) -> Iterator[Item]:
+        raise NotImplementedError
+
+    def load(self, item: Item) -> dict[str, bytes]:
+        raise NotImplementedError
+
+    # -- shared -------------------------------------------------------------------------
+    def use_classes(self, existing: list[str] | None) -> None:
+        """Called before ``scan`` with the class list of the manifest this split joins,
+        so another split's labels keep the same indices. Default: nothing."""
+
+    def samples(self, report: Report | None = None) -> Iterator[Sample]:
+        """The converter as a plain generator of samples (raises on the first bad item
+        unless ``report`` is given)."""
+
+        def _raise(item: str, reason: str) -> None:
+            raise ItemError(item, reason)
+
+        rep = report or _raise
+        for item in self.scan(rep):
+            try:
+                members = self.load(item)
+            except ItemError as exc:
+                rep(exc.item, exc.reason)
+                continue
+            yield Sample(item.key, members, item.label, item.source, item.class_ids)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_cache", None)
+        return state
+
+
+# -- paths ------------------------------------------------------------------------------
+
+
+def safe_join(root: Path, rel: str, source: str | None = None) -> Path:
+    """``root / rel`` if it stays inside ``root``: refuses absolute paths, ``..`` parts and
+    symlinks that resolve outside (``root`` must already be resolved)."""
+    where = source or rel
+    if not rel:
+        raise ItemError(where, "empty path")
+    if rel.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", rel) or os.path.isabs(rel):
+        raise ItemError(where, f"absolute path {rel!r} is not allowed (paths must be relative to SRC)")
+    parts = PurePosixPath(rel.replace("\\", "/")).parts
+    if ".." in parts:
+        raise ItemError(where, f"path {rel!r} contains '..' (escapes SRC)")
+    path = root.joinpath(*parts)
+    check_inside(root, path, where)
+    return path
+
+
+def check_inside(root: Path, path: Path, where: str) -> None:
+    """Raise unless ``path`` (following symlinks) resolves inside ``root``."""
+    resolved = path.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise ItemError(where, f"symlink resolves to {resolved}, outside SRC {root}")
+
+
+def stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def read_file(path: Path, where: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ItemError(where, "file is missing") from None
+    except IsADirectoryError:
+        raise ItemError(where, "is a directory, expected a file") from None
+    except OSError as exc:
+        raise ItemError(where, f"cannot read: {exc.strerror or exc}") from None
+
+
+_KEY_BAD = re.compile(r"[^A-Za-z0-9_\-/]")
+
+
+def make_key(rel: str) -> str:
+    """A valid sample key from a relative path: extension dropped, other characters that
+    keys cannot hold ('.', spaces, ...) replaced by '_'. Two paths may map to one key; the
+    driver reports that as a duplicate key naming both files."""
+    p = PurePosixPath(rel)
+    stem = str(p.with_suffix("")) if p.suffix else rel
+    key = _KEY_BAD.sub("_", stem).strip("/")
+    return re.sub(r"/+", "/", key) or "_"
+
+
+def source_ext(path: str | PurePosixPath) -> str:
+    return PurePosixPath(path).suffix.lower().lstrip(".")
+
+
+# -- media checks ----------------------------------------------------------------------
+
+
+def _pil() -> Any:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise MissingExtraError("pillow") from None
+    return Image
+
+
+def check_image(data: bytes, where: str, verify: str = "header", max_size: int | None = None) -> tuple[str, bytes]:
+    """Check encoded image bytes; return ``(member_ext, bytes)``. The bytes come back
+    unchanged unless ``max_size`` asks for a smaller copy (longest side, re-encoded in the
+    same format)."""
+    if verify == "none" and max_size is None:
+        return "", data
+    image_mod = _pil()
+    try:
+        with image_mod.open(io.BytesIO(data)) as im:
+            fmt = im.format or ""
+            ext = _PIL_EXT.get(fmt)
+            if ext is None:
+                raise ItemError(where, f"unexpected image format {fmt!r} (expected one of {', '.join(sorted(_PIL_EXT))})")
+            if im.width <= 0 or im.height <= 0:
+                raise ItemError(where, f"image has size {im.width}x{im.height}")
+            if verify == "decode" or max_size is not None:
+                im.load()
+            if max_size is not None and max(im.size) > max_size:
+                return ext, _shrink(im, fmt, max_size)
+    except ItemError:
+        raise
+    except Exception as exc:  # PIL raises many types for bad data
+        raise ItemError(where, f"corrupt or unreadable image ({type(exc).__name__}: {exc})") from None
+    return ext, data
+
+
+def _shrink(im: Any, fmt: str, max_size: int) -> bytes:
+    im = im.copy()
+    im.thumbnail((max_size, max_size))
+    out = io.BytesIO()
+    save_fmt = "JPEG" if fmt == "MPO" else fmt
+    if save_fmt == "JPEG":
+        if im.mode not in ("RGB", "L", "CMYK"):
+            im = im.convert("RGB")
+        im.save(out, format="JPEG", quality=90)
+    else:
+        im.save(out, format=save_fmt)
+    return out.getvalue()
+
+
+def check_video(data: bytes, where: str, verify: str = "header") -> dict[str, Any]:
+    """Check video bytes with PyAV (container and first video stream, no decoding unless
+    ``verify == "decode"``); return the stream facts."""
+    if verify == "none":
+        return {}
+    try:
+        import av
+    except ImportError:  # pragma: no cover
+        raise MissingExtraError("av") from None
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            streams = container.streams.video
+            if not streams:
+                raise ItemError(where, "no video stream in the file")
+            vs = streams[0]
+            facts: dict[str, Any] = {
+                "codec": vs.codec_context.name,
+                "width": vs.codec_context.width,
+                "height": vs.codec_context.height,
+                "fps": float(vs.average_rate) if vs.average_rate else None,
+                "frames": int(vs.frames) or None,
+                "duration": float(container.duration / 1_000_000) if container.duration else None,
+            }
+            if verify == "decode":
+                for _ in container.decode(video=0):
+                    pass
+    except ItemError:
+        raise
+    except Exception as exc:
+        raise ItemError(where, f"corrupt or unreadable video ({type(exc).__name__}: {exc})") from None
+    return facts
+
+
+def load_json_file(path: Path, where: str) -> Any:
+    import json
+
+    try:
+        return json.loads(read_file(path, where))
+    except ValueError as exc:
+        raise ConversionError(f"{where}: not valid JSON: {exc}") from None
