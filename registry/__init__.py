@@ -5,8 +5,8 @@ This package never imports torch.
 
 from __future__ import annotations
 
-from importlib import metadata
 import typing
+from importlib import metadata
 
 from .errors import CardNotFoundError, CardValidationError, Problem, QueryError, VisionDataError
 from .schema import Card, Figure

@@ -2,6 +2,6 @@
 
 import sys
 
-from visiondata.registry.cli import main
+from .cli import main
 
 sys.exit(main())

@@ -65,6 +65,10 @@ def register(groups: Any) -> None:
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
     p.set_defaults(func=cmd_vocab)
 
+    from . import cli_catalogue
+
+    cli_catalogue.register_into(sub)
+
 
 def _check_term(vocabulary: str, value: str | None) -> None:
     if value is not None and value not in VOCABULARIES[vocabulary]:

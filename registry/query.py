@@ -97,7 +97,11 @@ def execute(con: duckdb.DuckDBPyConnection, sql: str) -> pyarrow.Table:
     _check_read_only(con, sql)
     try:
         relation = con.sql(sql)
-        return pa.table({}) if relation is None else relation.to_arrow_table()
+        return (
+            pa.Table.from_batches([], schema=pa.schema([]))
+            if relation is None
+            else relation.to_arrow_table()
+        )
     except duckdb.Error as exc:
         raise _failure(str(exc), sql) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import os
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
@@ -52,17 +53,35 @@ def load_card(path: str | os.PathLike[str]) -> Card:
     return parsed.card
 
 
+class InvalidCardWarning(UserWarning):
+    """A card file in the catalogue is invalid and was left out of it."""
+
+
 @lru_cache(maxsize=4)
-def _catalogue(key: tuple[str, ...]) -> tuple[Card, ...]:
+def _catalogue(key: tuple[str, ...]) -> tuple[tuple[Card, ...], tuple[str, ...]]:
     cards: dict[str, Card] = {}
+    invalid: list[str] = []
     for path in card_files([Path(k) for k in key]):
-        card = load_card(path)
-        cards.setdefault(card.id, card)  # shipped cards win; validate reports the clash
-    return tuple(sorted(cards.values(), key=lambda c: c.id))
+        parsed = parse_card_file(path)
+        if parsed.card is None:
+            invalid.append(str(path))
+            continue
+        cards.setdefault(
+            parsed.card.id, parsed.card
+        )  # shipped cards win; validate reports the clash
+    return tuple(sorted(cards.values(), key=lambda c: c.id)), tuple(invalid)
 
 
 def _all_cards() -> tuple[Card, ...]:
-    return _catalogue(tuple(str(d) for d in card_dirs()))
+    cards, invalid = _catalogue(tuple(str(d) for d in card_dirs()))
+    if invalid:
+        warnings.warn(
+            f"left out {len(invalid)} invalid card file(s): {', '.join(invalid)}"
+            " (run `visiondata cards validate` for every problem)",
+            InvalidCardWarning,
+            stacklevel=3,
+        )
+    return cards
 
 
 def list_cards(

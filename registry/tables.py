@@ -66,15 +66,21 @@ class Table:
 def _table(row: str, *columns: tuple[str, str, str]) -> Table:
     for _, type_, _ in columns:
         if type_ not in _TYPES:  # a typo here must fail at import, not in a user's query
-            raise ValueError(f"unknown column type {type_!r} (expected one of: {', '.join(_TYPES)})")
+            raise ValueError(
+                f"unknown column type {type_!r} (expected one of: {', '.join(_TYPES)})"
+            )
     return Table(row, tuple(Column(*c) for c in columns))
 
 
 TABLES: Mapping[str, Table] = MappingProxyType(
     {
         "cards": _table(
-            "one dataset card",
-            ("id", "string", "card id (the YAML file name); every other table's card_id refers to it"),
+            "dataset card",
+            (
+                "id",
+                "string",
+                "card id (the YAML file name); every other table's card_id refers to it",
+            ),
             ("name", "string", "full dataset name"),
             ("aliases", "list<string>", "other names the dataset goes by"),
             ("year", "int64", "year of first public release"),
@@ -85,7 +91,11 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             ("commercial_use", "string", "allowed | prohibited | unclear"),
             ("access", "string", "open | registration | request | unavailable"),
             ("status", "string", "active | deprecated | withdrawn"),
-            ("status_date", "string", "when the dataset was deprecated or withdrawn (ISO date prefix)"),
+            (
+                "status_date",
+                "string",
+                "when the dataset was deprecated or withdrawn (ISO date prefix)",
+            ),
             ("status_reason", "string", "why it was deprecated or withdrawn"),
             ("status_citation", "string", "reference key for the status change"),
             ("example_unit", "string", "what one example is (image, video clip, question, ...)"),
@@ -94,25 +104,41 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             ("tasks", "list<string>", "task terms (see `visiondata cards vocab`)"),
             ("modalities", "list<string>", "modality terms"),
             ("derived_from", "list<string>", "ids of the cards this dataset was built from"),
-            ("collection_sources", "list<string>", "where the raw data came from (flickr, youtube, ...)"),
-            ("annotation_methods", "list<string>", "how labels were made (crowdsourced, expert, ...)"),
+            (
+                "collection_sources",
+                "list<string>",
+                "where the raw data came from (flickr, youtube, ...)",
+            ),
+            (
+                "annotation_methods",
+                "list<string>",
+                "how labels were made (crowdsourced, expert, ...)",
+            ),
             ("num_figures", "int64", "number of typed figures on the card"),
         ),
         "splits": _table(
-            "one official split of a card",
+            "official split of a card",
             ("card_id", "string", "the card's id"),
             ("split", "string", "split name (train, validation, test, all, ...)"),
             ("num_examples", "int64", "examples in the split"),
             ("bound", "string", "exact | lower | upper | approx: how num_examples is known"),
             ("labels_public", "bool", "whether the split's labels are released"),
             ("unit", "string", "what is counted when not the card's example_unit (else NULL)"),
-            ("verification_status", "string", "verified | unverified | disputed | superseded (NULL if unstated)"),
+            (
+                "verification_status",
+                "string",
+                "verified | unverified | disputed | superseded (NULL if unstated)",
+            ),
         ),
         "figures": _table(
-            "one typed coverage or bias figure",
+            "typed coverage or bias figure",
             ("card_id", "string", "the card's id"),
             ("figure_index", "int64", "position in the card's figures list (0-based)"),
-            ("axis", "string", "what the figure measures (demographic.skin_type, class_balance, ...)"),
+            (
+                "axis",
+                "string",
+                "what the figure measures (demographic.skin_type, class_balance, ...)",
+            ),
             ("metric", "string", "proportion, imbalance_ratio, error_rate, ..."),
             ("category", "string", "the group a share is of (lighter, female, ...); NULL if none"),
             ("value", "float64", "the number, in `unit`"),
@@ -124,14 +150,18 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             ("provenance_kind", "string", "declared | measured | computed | derived"),
             ("citation_key", "string", "key of the source in the references table"),
             ("locator", "string", "where in the source the number is (table, section, page)"),
-            ("as_of", "string", "when the figure was true (ISO date prefix: YYYY, YYYY-MM, YYYY-MM-DD)"),
+            (
+                "as_of",
+                "string",
+                "when the figure was true (ISO date prefix: YYYY, YYYY-MM, YYYY-MM-DD)",
+            ),
             ("tool", "string", "program and version that computed a computed figure"),
             ("verification_status", "string", "verified | unverified | disputed | superseded"),
             ("verification_note", "string", "the source actually read, or the dispute"),
             ("note", "string", "free-text note on the figure"),
         ),
         "references": _table(
-            "one publication or page a card cites (`references` is an SQL keyword: "
+            "publication or page a card cites (`references` is an SQL keyword: "
             'write "references", or use its alias refs)',
             ("card_id", "string", "the card's id"),
             ("key", "string", "citation key used by the card's citation fields"),
@@ -143,15 +173,19 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             ("doi", "string", "DOI"),
         ),
         "classes": _table(
-            "one class name, for cards that list their class names",
+            "class name (only for cards that list their class names)",
             ("card_id", "string", "the card's id"),
             ("index", "int64", "position in the card's class list (0-based)"),
             ("name", "string", "class name"),
         ),
         "notes": _table(
-            "one note on a card: a bias, limitation or other caveat in plain words",
+            "note on a card: a bias, limitation or other caveat in plain words",
             ("card_id", "string", "the card's id"),
-            ("kind", "string", "bias | limitation | sensitive | collection | annotation | maintenance | license"),
+            (
+                "kind",
+                "string",
+                "bias | limitation | sensitive | collection | annotation | maintenance | license",
+            ),
             ("text", "string", "the note"),
             ("citation_key", "string", "key of the supporting reference (NULL if none)"),
         ),

@@ -91,7 +91,9 @@ shards:
 """
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [*VISIONDATA, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=120

@@ -6,7 +6,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 import visiondata.registry as registry
 from visiondata.registry import (
     CardNotFoundError,
@@ -40,13 +39,15 @@ def test_unknown_name_suggests_the_closest() -> None:
         get_card("coco-2071")
     assert isinstance(err.value, KeyError) and isinstance(err.value, VisionDataError)
     assert "coco-2017" in err.value.suggestions
-    assert str(err.value).startswith("no dataset card has the id or alias 'coco-2071'; did you mean coco-2017")
+    assert str(err.value).startswith(
+        "no dataset card has the id or alias 'coco-2071'; did you mean coco-2017"
+    )
 
 
 def test_list_cards_filters() -> None:
     ids = [c.id for c in list_cards()]
     assert ids == sorted(ids) and "coco-2017" in ids
-    assert [c.id for c in list_cards("coco*")][0] == "coco-2017"
+    assert next(c.id for c in list_cards("coco*")) == "coco-2017"
     assert all("object-detection" in c.tasks for c in list_cards(task="object-detection"))
     assert all("video" in c.modalities for c in list_cards(modality="video"))
 
@@ -63,7 +64,9 @@ def test_extra_card_directory(monkeypatch: pytest.MonkeyPatch, card_dir: Path) -
 
 def test_load_card_raises_with_every_problem(card_dir: Path) -> None:
     bad = card_dir / "toy-set.yaml"
-    bad.write_text(VALID_CARD.replace("domain: real", "domain: unreal").replace("\nyear: 2020", "\nyear: x"))
+    bad.write_text(
+        VALID_CARD.replace("domain: real", "domain: unreal").replace("\nyear: 2020", "\nyear: x")
+    )
     with pytest.raises(CardValidationError) as err:
         load_card(bad)
     assert isinstance(err.value, ValueError)
@@ -75,3 +78,17 @@ def test_total_examples_sums_splits(card_dir: Path) -> None:
     path = card_dir / "toy-set.yaml"
     path.write_text(VALID_CARD)
     assert load_card(path).total_examples == 120
+
+
+def test_invalid_extra_card_is_left_out_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, card_dir: Path
+) -> None:
+    from visiondata.registry.store import InvalidCardWarning
+
+    (card_dir / "toy-set.yaml").write_text(VALID_CARD.replace("domain: real", "domain: dreamt"))
+    monkeypatch.setenv("VISIONDATA_CARDS_PATH", str(card_dir))
+    with pytest.warns(
+        InvalidCardWarning, match=r"left out 1 invalid card file\(s\): .*toy-set.yaml"
+    ):
+        ids = [c.id for c in list_cards()]
+    assert "toy-set" not in ids and "coco-2017" in ids

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from visiondata.registry import __version__
 
 from .conftest import VALID_CARD, run_cli
@@ -21,7 +20,12 @@ def test_version() -> None:
 
 def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "visiondata"
-    out = subprocess.run([str(script), "cards", "list", "--format", "json"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(script), "cards", "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert any(row["id"] == "coco-2017" for row in json.loads(out.stdout))
 
@@ -32,7 +36,9 @@ def test_list_table_and_filters() -> None:
     header, *rows = out.stdout.splitlines()
     assert header.split()[:3] == ["id", "year", "status"]
     assert any(r.startswith("coco-2017 ") for r in rows)
-    det = json.loads(run_cli("cards", "list", "--task", "object-detection", "--format", "json").stdout)
+    det = json.loads(
+        run_cli("cards", "list", "--task", "object-detection", "--format", "json").stdout
+    )
     assert det and all("object-detection" in r["tasks"] for r in det)
 
 
@@ -49,7 +55,10 @@ def test_show_json_uses_schema_field_names() -> None:
 def test_usage_errors_exit_2_with_one_line() -> None:
     for args, fragment in [
         (("cards", "list", "--format", "xml"), "invalid choice: 'xml'"),
-        (("cards", "list", "--task", "juggling"), "unknown task 'juggling' (expected one of: image-classification"),
+        (
+            ("cards", "list", "--task", "juggling"),
+            "unknown task 'juggling' (expected one of: image-classification",
+        ),
         (("cards", "show", "no-such-set"), "no dataset card has the id or alias 'no-such-set'"),
         (("cards", "frobnicate"), "invalid choice: 'frobnicate'"),
         (("cards", "validate", "missing/dir"), "no such file or directory: missing/dir"),
@@ -69,7 +78,11 @@ def test_validate_exit_codes_and_output(card_dir: Path) -> None:
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout == ""
     bad = card_dir / "toy-bad.yaml"
-    bad.write_text(VALID_CARD.replace("id: toy-set", "id: toy-bad").replace("aliases: [TOYS]", "aliases: []").replace("domain: real", "domain: dreamt"))
+    bad.write_text(
+        VALID_CARD.replace("id: toy-set", "id: toy-bad")
+        .replace("aliases: [TOYS]", "aliases: []")
+        .replace("domain: real", "domain: dreamt")
+    )
     out = run_cli("cards", "validate", str(card_dir))
     assert out.returncode == 1
     line = VALID_CARD.splitlines().index("domain: real") + 1

@@ -38,7 +38,10 @@ def test_registry_and_cards_commands_do_not_import_torch() -> None:
         ["--help"],
     ]
     out = subprocess.run(
-        [sys.executable, "-c", NO_TORCH.format(argvs=argvs)], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", NO_TORCH.format(argvs=argvs)],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "IMPORTED []"
@@ -47,12 +50,22 @@ def test_registry_and_cards_commands_do_not_import_torch() -> None:
 def test_cards_list_starts_fast() -> None:
     # Import cost only, measured by the interpreter itself (-X importtime), not wall-clock.
     out = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import visiondata.registry.cli, visiondata.registry.cli_cards"],
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import visiondata.registry.cli, visiondata.registry.cli_cards",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    heavy = [line for line in out.stderr.splitlines() if any(f"| {m}" in line for m in ("torch", "duckdb", "pyarrow"))]
+    heavy = [
+        line
+        for line in out.stderr.splitlines()
+        if any(f"| {m}" in line for m in ("torch", "duckdb", "pyarrow"))
+    ]
     assert heavy == []
 
 
@@ -60,7 +73,16 @@ def test_cards_list_starts_fast() -> None:
 def test_wheel_installs_into_a_fresh_venv_and_lists_cards(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(dist),
+            str(REPO),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -72,7 +94,10 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_cards(tmp_path: Path) -> Non
     assert "visiondata/registry/card.schema.json" in names
     assert "visiondata/loaders/manifest.py" in names
     top = {n.split("/")[0] for n in names}
-    assert top <= {"visiondata", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}, top
+    assert top <= {
+        "visiondata",
+        wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info",
+    }, top
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)
@@ -86,12 +111,21 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_cards(tmp_path: Path) -> Non
     assert install.returncode == 0, install.stderr[-3000:]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VISIONDATA_CARDS_PATH")}
     out = subprocess.run(
-        [str(env_dir / "bin" / "visiondata"), "cards", "list"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        [str(env_dir / "bin" / "visiondata"), "cards", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert any(line.startswith("coco-2017 ") for line in out.stdout.splitlines())
     no_bare = subprocess.run(
-        [str(py), "-c", "import importlib.util as u; print(u.find_spec('registry'), u.find_spec('loaders'), u.find_spec('torch'))"],
+        [
+            str(py),
+            "-c",
+            "import importlib.util as u; print(u.find_spec('registry'), u.find_spec('loaders'), u.find_spec('torch'))",
+        ],
         capture_output=True,
         text=True,
         env=env,

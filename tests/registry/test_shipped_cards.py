@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from visiondata.registry import store
 from visiondata.registry.cli_cards import card_json_schema
 from visiondata.registry.validate import parse_card_file, validate_cards
