@@ -20,6 +20,7 @@ __all__ = ["COMMAND_MODULES", "UsageError", "main"]
 #: Modules with a ``register(subparsers)`` function, in the order shown by ``--help``.
 COMMAND_MODULES = [
     "visiondata.registry.cli_cards",
+    "visiondata.registry.cli_bias",
 ]
 
 

@@ -190,7 +190,9 @@ class Verification(_Model):
 
 
 class Split(_Model):
-    num_examples: int = Field(ge=0)
+    num_examples: int | None = Field(
+        ge=0, description="null only for generators and simulators with no fixed size (say so in note)"
+    )
     bound: Bound = "exact"
     labels_public: bool = True
     unit: str | None = Field(
@@ -200,6 +202,12 @@ class Split(_Model):
     locator: str | None = None
     verification: Verification | None = None
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _unsized_needs_note(self) -> Split:
+        if self.num_examples is None and not self.note:
+            raise ValueError("num_examples is null: the note must say why (e.g. a simulator renders on demand)")
+        return self
 
 
 class Classes(_Model):
@@ -344,4 +352,4 @@ class Card(_Model):
     @property
     def total_examples(self) -> int:
         """Sum of the split sizes."""
-        return sum(s.num_examples for s in self.splits.values())
+        return sum(s.num_examples or 0 for s in self.splits.values())

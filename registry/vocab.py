@@ -88,6 +88,8 @@ COLLECTION_SOURCES = _raw(
         "video-game": "captured from a commercial video game",
         "simulator": "produced by a simulator on demand",
         "government-records": "photos from official sources (parliament members, public records)",
+        "public-figure-photos": "news and web photos of public figures (celebrities, politicians)",
+        "crowd-written": "text or programs written by crowd workers",
         "hospital-records": "clinical imaging from hospitals",
         "derived": "selected or relabelled from another dataset",
         "user-contributed": "uploaded and labelled by users of an online tool",
@@ -175,6 +177,7 @@ METRICS = _raw(
         "min": "minimum",
         "max": "maximum",
         "ratio": "ratio of two quantities described in the record's note",
+        "difference": "difference between two values of one quantity, described in the record's note",
         "miou": "mean intersection over union",
     }
 )

@@ -1,0 +1,317 @@
+"""Decoding fused with cropping: RandomResizedCrop / resize + centre crop from encoded bytes.
+
+The crop box is chosen from the header's size before any pixel is decoded; JPEGs are then
+decoded by libjpeg-turbo (simplejpeg) at the smallest DCT scale that still covers the crop at
+the output size, and only that region is resized. PNG, WebP, CMYK and anything simplejpeg
+cannot take go through Pillow (with draft mode for JPEG). Output: uint8 HWC numpy arrays
+(``to_chw_tensor`` makes the CHW view). Masks and boxes follow the same crop.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import random
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from .cropbox import CropBox, center_crop_box, random_resized_crop_box, reduction_for
+
+__all__ = [
+    "MAX_PIXELS",
+    "CenterCrop",
+    "ColorJitter",
+    "DecodeError",
+    "GaussianBlur",
+    "RandomGrayscale",
+    "RandomResizedCrop",
+    "crop_boxes",
+    "crop_mask",
+    "image_size",
+    "to_chw_tensor",
+]
+
+#: Images with more pixels than this are refused (decompression bombs).
+MAX_PIXELS = 100_000_000
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+try:  # libjpeg-turbo with DCT scaling; optional, Pillow is the fallback
+    import simplejpeg as _sj
+except ImportError:  # pragma: no cover - simplejpeg is part of the loaders extra
+    _sj = None
+
+
+class DecodeError(ValueError):
+    """Encoded image bytes could not be decoded (corrupt, unsupported, too large)."""
+
+
+def _check_pixels(width: int, height: int, limit: int) -> None:
+    if width * height > limit:
+        raise DecodeError(
+            f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} (decompression bomb?)"
+        )
+
+
+def _jpeg_header(data: bytes) -> tuple[int, int, str] | None:
+    """(width, height, colorspace) from a JPEG header via simplejpeg, or None if not usable."""
+    if _sj is None or not data.startswith(_JPEG_MAGIC):
+        return None
+    try:
+        height, width, colorspace, _ = _sj.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    return int(width), int(height), str(colorspace)
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) read from the header only."""
+    head = _jpeg_header(data)
+    if head is not None:
+        return head[0], head[1]
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except Exception as exc:
+        raise DecodeError(f"not a readable image: {exc}") from None
+
+
+def _open_pil(data: bytes, limit: int) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            _check_pixels(*img.size, limit)
+            return img
+    except DecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError(f"refused as a decompression bomb: {exc}") from None
+    except Exception as exc:
+        raise DecodeError(f"not a readable image: {exc}") from None
+
+
+def _decode_region(
+    data: bytes, choose: Callable[[int, int], CropBox], out_w: int, out_h: int, limit: int, fast: bool
+) -> tuple[Image.Image, CropBox, tuple[int, int]]:
+    """Decode just enough of ``data`` for the crop ``choose(width, height)`` at the output size.
+
+    Returns the decoded (possibly DCT-reduced) image, the crop box in its coordinates and the
+    original size."""
+    head = _jpeg_header(data)
+    if head is not None and head[2] in ("RGB", "YCbCr", "Gray"):
+        width, height, colorspace = head
+        _check_pixels(width, height, limit)
+        box = choose(width, height)
+        r = reduction_for(box, out_w, out_h)
+        try:
+            arr = _sj.decode_jpeg(  # type: ignore[union-attr]
+                data,
+                colorspace="GRAY" if colorspace == "Gray" else "RGB",
+                fastdct=fast,
+                fastupsample=fast,
+                min_height=math.ceil(height / r),
+                min_width=math.ceil(width / r),
+                min_factor=1,
+            )
+        except ValueError as exc:
+            raise DecodeError(f"corrupt JPEG: {exc}") from None
+        img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+        return img, box.scaled(img.width / width, img.height / height), (width, height)
+    img = _open_pil(data, limit)
+    width, height = img.size
+    box = choose(width, height)
+    if img.format == "JPEG":
+        r = reduction_for(box, out_w, out_h)
+        if r > 1:
+            img.draft("RGB", (math.ceil(width / r), math.ceil(height / r)))
+    try:
+        img.load()
+    except Exception as exc:
+        raise DecodeError(f"corrupt {img.format or 'image'} data: {exc}") from None
+    return img, box.scaled(img.width / width, img.height / height), (width, height)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "P", "PA"):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (0, 0, 0, 255))
+        return Image.alpha_composite(background, img).convert("RGB")
+    return img.convert("RGB")  # L, I, CMYK (Pillow handles Adobe's inverted CMYK JPEGs)
+
+
+@dataclass
+class _Fused:
+    size: tuple[int, int]  # (height, width) of the output
+    augment: Sequence[Callable[[Image.Image, random.Random], Image.Image]] = ()
+    max_pixels: int = MAX_PIXELS
+    fast_dct: bool = True
+
+    def _choose(self, width: int, height: int, rng: random.Random) -> CropBox:
+        raise NotImplementedError
+
+    def apply(self, data: bytes, rng: random.Random) -> tuple[np.ndarray, CropBox, tuple[int, int]]:
+        """Decode ``data`` and return (uint8 HWC array, crop box in source pixels, source size)."""
+        out_h, out_w = self.size
+        chosen: list[CropBox] = []
+
+        def choose(w: int, h: int) -> CropBox:
+            chosen.append(self._choose(w, h, rng))
+            return chosen[-1]
+
+        img, box, src = _decode_region(data, choose, out_w, out_h, self.max_pixels, self.fast_dct)
+        out = _to_rgb(img).resize((out_w, out_h), Image.Resampling.BILINEAR, box=box.as_ltrb())
+        if box.flip:
+            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        for aug in self.augment:
+            out = aug(out, rng)
+            if out.mode != "RGB":
+                out = out.convert("RGB")
+        return np.array(out), chosen[0], src  # writable, so torch.from_numpy can share it
+
+    def __call__(self, data: bytes, rng: random.Random | None = None) -> np.ndarray:
+        return self.apply(data, rng or random.Random())[0]
+
+
+@dataclass
+class RandomResizedCrop(_Fused):
+    """Training transform: RandomResizedCrop(size, scale, ratio) + horizontal flip, fused with
+    decoding. ``augment`` callables ``(PIL image, rng) -> PIL image`` run after the crop."""
+
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip_p: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+        if not 0 < self.scale[0] <= self.scale[1] <= 1:
+            raise ValueError(f"scale must satisfy 0 < min <= max <= 1, got {self.scale}")
+        if not 0 < self.ratio[0] <= self.ratio[1]:
+            raise ValueError(f"ratio must satisfy 0 < min <= max, got {self.ratio}")
+
+    def _choose(self, width: int, height: int, rng: random.Random) -> CropBox:
+        return random_resized_crop_box(width, height, rng, self.scale, self.ratio, self.flip_p)
+
+
+@dataclass
+class CenterCrop(_Fused):
+    """Eval transform: resize the shorter side to ``resize`` (default size/0.875), centre-crop."""
+
+    resize: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_size(self.size)
+
+    def _choose(self, width: int, height: int, rng: random.Random) -> CropBox:
+        crop = min(self.size)
+        resize = self.resize or round(crop / 0.875)
+        box = center_crop_box(width, height, resize, crop)
+        if self.size[0] != self.size[1]:  # non-square output: keep the output's aspect ratio
+            s = resize / min(width, height)
+            w = min(self.size[1] / s, width)
+            h = min(self.size[0] / s, height)
+            box = CropBox((width - w) / 2, (height - h) / 2, w, h)
+        return box
+
+
+def _check_size(size: tuple[int, int]) -> None:
+    if len(size) != 2 or min(size) <= 0:
+        raise ValueError(f"size must be (height, width) with positive values, got {size}")
+
+
+# -- augmentations for domain randomization ---------------------------------------------------
+
+
+@dataclass
+class ColorJitter:
+    """Random brightness, contrast and saturation factors in [1 - x, 1 + x]."""
+
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+
+    def __call__(self, img: Image.Image, rng: random.Random) -> Image.Image:
+        from PIL import ImageEnhance
+
+        for amount, enhancer in (
+            (self.brightness, ImageEnhance.Brightness),
+            (self.contrast, ImageEnhance.Contrast),
+            (self.saturation, ImageEnhance.Color),
+        ):
+            if amount > 0:
+                img = enhancer(img).enhance(rng.uniform(max(0.0, 1 - amount), 1 + amount))
+        return img
+
+
+@dataclass
+class RandomGrayscale:
+    p: float = 0.1
+
+    def __call__(self, img: Image.Image, rng: random.Random) -> Image.Image:
+        return img.convert("L").convert("RGB") if rng.random() < self.p else img
+
+
+@dataclass
+class GaussianBlur:
+    sigma: tuple[float, float] = (0.1, 2.0)
+    p: float = 0.5
+
+    def __call__(self, img: Image.Image, rng: random.Random) -> Image.Image:
+        if rng.random() < self.p:
+            return img.filter(ImageFilter.GaussianBlur(rng.uniform(*self.sigma)))
+        return img
+
+
+# -- masks and boxes follow the crop ----------------------------------------------------------
+
+
+def crop_mask(data: bytes, box: CropBox, src_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Apply the image's crop to a segmentation-mask PNG: nearest-neighbour, integer labels kept."""
+    img = _open_pil(data, MAX_PIXELS)
+    if img.mode not in ("L", "P", "I", "I;16"):
+        raise DecodeError(f"mask must be a single-channel PNG (L, P, I or I;16), got mode {img.mode}")
+    if img.mode == "I;16":
+        img = img.convert("I")
+    sx, sy = img.width / src_size[0], img.height / src_size[1]
+    b = box.scaled(sx, sy)
+    out = img.resize((size[1], size[0]), Image.Resampling.NEAREST, box=b.as_ltrb())
+    if box.flip:
+        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return np.array(out)
+
+
+def crop_boxes(
+    boxes: np.ndarray, box: CropBox, size: tuple[int, int], min_size: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map ``boxes`` (N x 4, x0 y0 x1 y1 in source pixels) through the crop into output pixels.
+
+    Boxes are clipped to the crop; those left smaller than ``min_size`` output pixels on a side
+    are dropped. Returns (kept boxes as float32 N' x 4, indices of the kept input boxes)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    out_h, out_w = size
+    sx, sy = out_w / box.width, out_h / box.height
+    x0 = (np.clip(b[:, 0], box.left, box.left + box.width) - box.left) * sx
+    x1 = (np.clip(b[:, 2], box.left, box.left + box.width) - box.left) * sx
+    y0 = (np.clip(b[:, 1], box.top, box.top + box.height) - box.top) * sy
+    y1 = (np.clip(b[:, 3], box.top, box.top + box.height) - box.top) * sy
+    if box.flip:
+        x0, x1 = out_w - x1, out_w - x0
+    keep = np.nonzero((x1 - x0 >= min_size) & (y1 - y0 >= min_size))[0]
+    out = np.stack([x0, y0, x1, y1], axis=1)[keep].astype(np.float32)
+    return out, keep
+
+
+def to_chw_tensor(arr: np.ndarray) -> Any:
+    """HWC uint8 array -> CHW uint8 torch tensor (a view; no copy)."""
+    import torch
+
+    t = torch.from_numpy(arr)
+    return t.permute(2, 0, 1) if t.ndim == 3 else t.unsqueeze(0)
+

@@ -1,0 +1,290 @@
+"""A card as a Hugging Face dataset card: ``README.md`` with a YAML header and prose sections.
+
+The header uses the Hub's metadata keys (license, task_categories, size_categories,
+annotations_creators, source_datasets, pretty_name); each mapping from our vocabulary to the
+Hub's is one table below, so a missing term fails loudly in a test rather than silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from ..schema import Card
+from ..vocab import AXES
+from ._common import notes_of, size_category
+
+__all__ = ["ANNOTATION_CREATORS", "HF_LICENSES", "TASK_CATEGORIES", "header", "render"]
+
+#: Our task term -> Hugging Face task category (None: the Hub has no fitting category).
+TASK_CATEGORIES: Mapping[str, str | None] = {
+    "image-classification": "image-classification",
+    "multi-label-classification": "image-classification",
+    "fine-grained-classification": "image-classification",
+    "object-detection": "object-detection",
+    "instance-segmentation": "image-segmentation",
+    "semantic-segmentation": "image-segmentation",
+    "panoptic-segmentation": "image-segmentation",
+    "keypoint-detection": "keypoint-detection",
+    "scene-recognition": "image-classification",
+    "image-captioning": "image-to-text",
+    "visual-question-answering": "visual-question-answering",
+    "image-retrieval": "image-feature-extraction",
+    "face-recognition": "image-feature-extraction",
+    "face-attribute-classification": "image-classification",
+    "age-estimation": "image-classification",
+    "action-recognition": "video-classification",
+    "temporal-action-localization": "video-classification",
+    "spatio-temporal-action-detection": "video-classification",
+    "video-classification": "video-classification",
+    "egocentric-video": "video-classification",
+    "optical-flow": None,
+    "depth-estimation": "depth-estimation",
+    "domain-adaptation": None,
+    "embodied-ai": "robotics",
+    "autonomous-driving": None,
+    "digit-recognition": "image-classification",
+    "image-text-pretraining": "zero-shot-image-classification",
+    "medical-imaging": None,
+    "fairness-benchmarking": None,
+}
+
+#: Our annotation method -> Hugging Face ``annotations_creators`` value.
+ANNOTATION_CREATORS: Mapping[str, str] = {
+    "expert": "expert-generated",
+    "crowdsourced": "crowdsourced",
+    "volunteer": "crowdsourced",
+    "automatic": "machine-generated",
+    "semi-automatic": "machine-generated",
+    "game": "crowdsourced",
+    "self-reported": "found",
+    "metadata": "found",
+    "rendering": "machine-generated",
+    "none": "no-annotation",
+}
+
+#: License ids the Hub knows (lower case); any other SPDX id is written as ``other``.
+HF_LICENSES = frozenset(
+    [
+        "apache-2.0",
+        "mit",
+        "openrail",
+        "afl-3.0",
+        "artistic-2.0",
+        "bsl-1.0",
+        "bsd",
+        "bsd-2-clause",
+        "bsd-3-clause",
+        "bsd-3-clause-clear",
+        "c-uda",
+        "cc",
+        "cc0-1.0",
+        "cc-by-2.0",
+        "cc-by-2.5",
+        "cc-by-3.0",
+        "cc-by-4.0",
+        "cc-by-sa-3.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-2.0",
+        "cc-by-nc-3.0",
+        "cc-by-nc-4.0",
+        "cc-by-nd-4.0",
+        "cc-by-nc-nd-3.0",
+        "cc-by-nc-nd-4.0",
+        "cc-by-nc-sa-2.0",
+        "cc-by-nc-sa-3.0",
+        "cc-by-nc-sa-4.0",
+        "cdla-sharing-1.0",
+        "cdla-permissive-1.0",
+        "cdla-permissive-2.0",
+        "wtfpl",
+        "ecl-2.0",
+        "epl-1.0",
+        "epl-2.0",
+        "etalab-2.0",
+        "eupl-1.1",
+        "agpl-3.0",
+        "gfdl",
+        "gpl",
+        "gpl-2.0",
+        "gpl-3.0",
+        "lgpl",
+        "lgpl-2.1",
+        "lgpl-3.0",
+        "isc",
+        "lppl-1.3c",
+        "ms-pl",
+        "mpl-2.0",
+        "odc-by",
+        "odbl",
+        "ofl-1.1",
+        "ncsa",
+        "unlicense",
+        "zlib",
+        "pddl",
+        "unknown",
+        "other",
+    ]
+)
+
+
+def _license(card: Card) -> dict[str, Any]:
+    lid = card.license.id.casefold()
+    if lid in HF_LICENSES:
+        return {"license": lid}
+    out: dict[str, Any] = {"license": "other", "license_name": card.license.id.lower()}
+    if card.license.url:
+        out["license_link"] = card.license.url
+    return out
+
+
+def header(card: Card) -> dict[str, Any]:
+    """The README's YAML metadata as a dict."""
+    tasks = [TASK_CATEGORIES[t] for t in card.tasks]
+    categories = list(dict.fromkeys(t for t in tasks if t is not None)) or ["other"]
+    meta: dict[str, Any] = {
+        "pretty_name": card.name,
+        **_license(card),
+        "task_categories": categories,
+        "size_categories": [size_category(card.total_examples)],
+        "annotations_creators": list(
+            dict.fromkeys(ANNOTATION_CREATORS[m] for m in card.annotation.methods)
+        ),
+        "source_datasets": [f"extended|{d}" for d in card.derived_from] or ["original"],
+        "tags": ["visiondata", *card.tasks, *card.modalities],
+    }
+    return meta
+
+
+def _figures_table(card: Card) -> list[str]:
+    if not card.figures:
+        return []
+    lines = [
+        "",
+        "Typed coverage and bias figures from the visiondata card:",
+        "",
+        "| axis | metric | category | value | unit | population | provenance | verification |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for f in card.figures:
+        pop = ", ".join(x for x in (f.population.unit, f.population.split) if x)
+        prov = f"{f.provenance.kind} ({f.provenance.citation})"
+        lines.append(
+            f"| {f.axis} | {f.metric} | {f.category or ''} | {f.value:g} | {f.unit} | {pop} | "
+            f"{prov} | {f.verification.status} |"
+        )
+    axes = sorted({f.axis for f in card.figures})
+    lines += ["", *(f"- `{a}`: {AXES[a]}" for a in axes)]
+    return lines
+
+
+def _bullets(texts: list[str], empty: str = "[More Information Needed]") -> list[str]:
+    return [f"- {t}" for t in texts] if texts else [empty]
+
+
+def render(card: Card) -> str:
+    """The whole README.md text."""
+    meta = yaml.safe_dump(header(card), sort_keys=False, allow_unicode=True, width=100)
+    col, ann = card.collection, card.annotation
+    refs = [f"- {r.title}" + (f" ({r.url})" if r.url else "") for r in card.references.values()]
+    splits = ["| split | examples | labels public |", "| --- | --- | --- |"]
+    splits += [
+        f"| {n} | {s.num_examples:,} | {'yes' if s.labels_public else 'no'} |"
+        for n, s in card.splits.items()
+    ]
+    fields = (
+        [f"- `{ext}`: {meaning}" for ext, meaning in card.shards.fields.items()]
+        if card.shards
+        else ["[More Information Needed]"]
+    )
+    lines = [
+        "---",
+        meta.rstrip(),
+        "---",
+        "",
+        f"# Dataset Card for {card.name}",
+        "",
+        "## Dataset Description",
+        "",
+        f"- **Homepage:** {card.homepage}",
+        f"- **Year of release:** {card.year}",
+        f"- **Status:** {card.status.state}",
+        "",
+        card.description.strip(),
+        "",
+        "## Dataset Structure",
+        "",
+        "### Data Instances",
+        "",
+        f"One example is one {card.example_unit}."
+        + (f" There are {card.classes.count} classes." if card.classes else ""),
+        "",
+        "### Data Fields",
+        "",
+        "As WebDataset samples written by visiondata:",
+        "",
+        *fields,
+        "",
+        "### Data Splits",
+        "",
+        *splits,
+        "",
+        "## Dataset Creation",
+        "",
+        "### Source Data",
+        "",
+        f"Sources: {', '.join(col.sources)}."
+        + (f" Period: {col.period}." if col.period else "")
+        + (f" Collected by: {col.who}." if col.who else ""),
+        *([col.notes.strip()] if col.notes else []),
+        "",
+        "### Annotations",
+        "",
+        f"Methods: {', '.join(ann.methods)}."
+        + (f" Platform: {ann.platform}." if ann.platform else "")
+        + (f" Per item: {ann.per_item}." if ann.per_item else ""),
+        *([f"Annotated: {', '.join(ann.annotated)}."] if ann.annotated else []),
+        "",
+        "### Personal and Sensitive Information",
+        "",
+        *_bullets(notes_of(card, "sensitive")),
+        "",
+        "## Considerations for Using the Data",
+        "",
+        "### Discussion of Biases",
+        "",
+        *_bullets(notes_of(card, "bias")),
+        *_figures_table(card),
+        "",
+        "### Other Known Limitations",
+        "",
+        *_bullets(notes_of(card, "limitation")),
+        "",
+        "## Additional Information",
+        "",
+        "### Licensing Information",
+        "",
+        f"{card.license.name} (`{card.license.id}`), commercial use: {card.license.commercial_use}."
+        + (f" {card.license.url}" if card.license.url else ""),
+        *([card.license.notes.strip()] if card.license.notes else []),
+        "",
+        "### Citation Information",
+        "",
+        "```bibtex",
+        card.citation.strip(),
+        "```",
+        "",
+        "### References",
+        "",
+        *refs,
+        "",
+    ]
+    if card.status.state != "active":
+        warning = (
+            f"> **{card.status.state.capitalize()}** ({card.status.date}): {card.status.reason}"
+        )
+        lines[6:6] = [warning, ""]
+    lines.append(f"*Generated by `visiondata cards export {card.id} --to hf`.*")
+    return "\n".join(lines) + "\n"
