@@ -211,7 +211,7 @@ class Split(_Model):
 
 
 class Classes(_Model):
-    count: int = Field(ge=0)
+    count: int | None = Field(ge=0, description="null only for open vocabularies (say so in taxonomy or note)")
     names: list[NonEmpty] | None = None
     taxonomy: str | None = None
     citation: CitationKey | None = None
@@ -221,6 +221,8 @@ class Classes(_Model):
 
     @model_validator(mode="after")
     def _names_match(self) -> Classes:
+        if self.count is None and not (self.note or self.taxonomy):
+            raise ValueError("count is null: say in taxonomy or note why (e.g. an open vocabulary)")
         if self.names is not None and len(self.names) != self.count:
             raise ValueError(f"count is {self.count} but {len(self.names)} names are listed")
         return self
