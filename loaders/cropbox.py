@@ -25,7 +25,11 @@ class CropBox:
 
     def scaled(self, factor_x: float, factor_y: float) -> CropBox:
         return CropBox(
-            self.left * factor_x, self.top * factor_y, self.width * factor_x, self.height * factor_y, self.flip
+            self.left * factor_x,
+            self.top * factor_y,
+            self.width * factor_x,
+            self.height * factor_y,
+            self.flip,
         )
 
     def as_ltrb(self) -> tuple[float, float, float, float]:

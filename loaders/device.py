@@ -50,8 +50,9 @@ class _Slot:
 class DevicePrefetcher:
     """Iterate ``batches`` (dicts) and yield them on ``device`` with images normalized.
 
-    ``image_keys`` name the uint8 image fields to normalize; other tensors are moved as they
-    are, everything else (keys, lists of boxes) passes through. ``ring`` pinned slots are reused.
+    ``image_keys`` name the uint8 image fields to normalize (``normalize=False`` keeps them
+    uint8); other tensors are moved as they are, everything else (keys, lists of boxes) passes
+    through. ``ring`` pinned slots are reused.
     """
 
     def __init__(
@@ -64,33 +65,44 @@ class DevicePrefetcher:
         std: Sequence[float] | None = IMAGENET_STD,
         dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
+        normalize: bool = True,
         ring: int = 3,
     ) -> None:
         self.batches = batches
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("device='cuda' was asked for but CUDA is not available (use device='cpu')")
+            raise RuntimeError(
+                "device='cuda' was asked for but CUDA is not available (use device='cpu')"
+            )
         if ring < 2:
             raise ValueError(f"ring must hold at least 2 pinned slots, got {ring}")
         self.image_keys = tuple(image_keys)
         self.mean, self.std, self.dtype, self.channels_last = mean, std, dtype, channels_last
+        self.normalize = normalize
         self.ring = ring
         self._slots: list[_Slot] = []
 
     # -- the CPU side of the boundary: same code, no copies ------------------------------------
 
     def _finish(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if not self.normalize:
+            return batch
         out = dict(batch)
         for key in self.image_keys:
             value = out.get(key)
             if isinstance(value, torch.Tensor) and value.dtype == torch.uint8:
-                out[key] = normalize_uint8(value, self.mean, self.std, self.dtype, self.channels_last)
+                out[key] = normalize_uint8(
+                    value, self.mean, self.std, self.dtype, self.channels_last
+                )
         return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.device.type != "cuda":
             for batch in self.batches:
-                moved = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                moved = {
+                    k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                    for k, v in batch.items()
+                }
                 yield self._finish(moved)
             return
         yield from self._cuda_iter()
@@ -122,7 +134,11 @@ class DevicePrefetcher:
             with torch.cuda.stream(side):
                 moved: dict[str, Any] = {}
                 for k, v in batch.items():
-                    moved[k] = slot.buffers[k].to(self.device, non_blocking=True) if k in slot.buffers else v
+                    moved[k] = (
+                        slot.buffers[k].to(self.device, non_blocking=True)
+                        if k in slot.buffers
+                        else v
+                    )
                 slot.copied = torch.cuda.Event()
                 slot.copied.record(side)
                 ready = self._finish(moved)

@@ -97,7 +97,12 @@ def _open_pil(data: bytes, limit: int) -> Image.Image:
 
 
 def _decode_region(
-    data: bytes, choose: Callable[[int, int], CropBox], out_w: int, out_h: int, limit: int, fast: bool
+    data: bytes,
+    choose: Callable[[int, int], CropBox],
+    out_w: int,
+    out_h: int,
+    limit: int,
+    fast: bool,
 ) -> tuple[Image.Image, CropBox, tuple[int, int]]:
     """Decode just enough of ``data`` for the crop ``choose(width, height)`` at the output size.
 
@@ -272,11 +277,15 @@ class GaussianBlur:
 # -- masks and boxes follow the crop ----------------------------------------------------------
 
 
-def crop_mask(data: bytes, box: CropBox, src_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+def crop_mask(
+    data: bytes, box: CropBox, src_size: tuple[int, int], size: tuple[int, int]
+) -> np.ndarray:
     """Apply the image's crop to a segmentation-mask PNG: nearest-neighbour, integer labels kept."""
     img = _open_pil(data, MAX_PIXELS)
     if img.mode not in ("L", "P", "I", "I;16"):
-        raise DecodeError(f"mask must be a single-channel PNG (L, P, I or I;16), got mode {img.mode}")
+        raise DecodeError(
+            f"mask must be a single-channel PNG (L, P, I or I;16), got mode {img.mode}"
+        )
     if img.mode == "I;16":
         img = img.convert("I")
     sx, sy = img.width / src_size[0], img.height / src_size[1]
@@ -314,4 +323,3 @@ def to_chw_tensor(arr: np.ndarray) -> Any:
 
     t = torch.from_numpy(arr)
     return t.permute(2, 0, 1) if t.ndim == 3 else t.unsqueeze(0)
-

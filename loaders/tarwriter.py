@@ -25,6 +25,7 @@ __all__ = ["KEY_PATTERN", "SampleError", "ShardWriter", "check_key"]
 #: Sample keys: no dots (WebDataset splits the key from the extension at the first dot of the
 #: file name), no leading slash, no '..' component.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+_COPY_BUFSIZE = 1 << 24
 _EXT_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 
 
@@ -74,7 +75,11 @@ class ShardWriter:
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in close()
         self._out = _HashingWriter(self._file)
-        self._tar = tarfile.open(fileobj=self._out, mode="w", format=tarfile.USTAR_FORMAT)  # type: ignore[call-overload]  # noqa: SIM115
+        # copybufsize: copy each member in one write instead of 16 KiB pieces (about 1.5x faster
+        # for 100 kB JPEGs; the bytes written are the same).
+        self._tar = tarfile.open(  # type: ignore[call-overload]  # noqa: SIM115
+            fileobj=self._out, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=_COPY_BUFSIZE
+        )
         self.keys: list[str] = []
         self.offsets: list[int] = []
         self.labels: list[int | None] = []

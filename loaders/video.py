@@ -25,7 +25,9 @@ class VideoDecodeError(ValueError):
     """Video bytes could not be decoded into the requested clip."""
 
 
-def clip_indices(total: int, num_frames: int, stride: int, start: Start, rng: random.Random) -> list[int]:
+def clip_indices(
+    total: int, num_frames: int, stride: int, start: Start, rng: random.Random
+) -> list[int]:
     """The frame indices of a clip: ``num_frames`` frames ``stride`` apart, starting at a random
     or centred position (or at index ``start``). Videos shorter than the clip repeat their last
     frame. Pure function."""
@@ -156,7 +158,9 @@ class ClipSampler:
     stride: int = 1
     start: Start = "random"
 
-    def __call__(self, data: bytes | Sequence[bytes], rng: random.Random | None = None) -> np.ndarray:
+    def __call__(
+        self, data: bytes | Sequence[bytes], rng: random.Random | None = None
+    ) -> np.ndarray:
         if isinstance(data, bytes | bytearray | memoryview):
             return decode_clip(bytes(data), self.num_frames, self.stride, self.start, rng)
         return decode_frame_folder(data, self.num_frames, self.stride, self.start, rng)

@@ -9,6 +9,7 @@ import typing
 from importlib import metadata
 
 from .errors import CardNotFoundError, CardValidationError, Problem, QueryError, VisionDataError
+from .query import run_query as _run_query  # light: duckdb and pyarrow load on first use
 from .schema import Card, Figure
 from .store import get_card, list_cards, load_card
 
@@ -38,6 +39,6 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
 
 def query(sql: str) -> pyarrow.Table:
     """Run read-only SQL over the catalogue's tables (see ``visiondata cards query --help``)."""
-    from .query import run_query
-
-    return run_query(sql)
+    # The submodule is imported above, not here: importing visiondata.registry.query the first
+    # time binds the package attribute `query` to the module, which would shadow this function.
+    return _run_query(sql)

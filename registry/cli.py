@@ -21,6 +21,9 @@ __all__ = ["COMMAND_MODULES", "UsageError", "main"]
 COMMAND_MODULES = [
     "visiondata.registry.cli_cards",
     "visiondata.registry.cli_bias",
+    "visiondata.loaders.cli_shards",
+    "visiondata.loaders.cli_audit",
+    "visiondata.loaders.cli_bench",
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -107,11 +108,16 @@ class Row:
             as_of=f.provenance.as_of,
             verification=f.verification.status,
             verification_note=f.verification.note,
+            split=pop.split,
         )
+
+    split: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.card}: {self.category}" if self.category else self.card
+        """``card: category (split)``; the split only where it is not the whole dataset."""
+        text = f"{self.card}: {self.category}" if self.category else self.card
+        return f"{text} ({self.split})" if self.split not in (None, "all") else text
 
     @property
     def shown_value(self) -> str:
@@ -148,6 +154,7 @@ def compare_rows(
 def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
     """A horizontal bar chart, one panel per (metric, unit): colour = provenance kind, hatched
     and labelled when not verified, bound marks (≥ ≤ ≈) on the values."""
+    import matplotlib
     from matplotlib.figure import Figure as MplFigure
     from matplotlib.patches import Patch
 
@@ -182,11 +189,15 @@ def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
                 fontsize=8,
             )
         ax.set_yticks(ys, [r.label for r in panel], fontsize=8)
-        top = max(r.value for r in panel)
+        lo = min(0.0, *(r.value for r in panel))
+        hi = max(0.0, *(r.value for r in panel))
         if unit in ("fraction", "index_0_1"):
-            ax.set_xlim(0, 1.15)
-        elif top > 0:
-            ax.set_xlim(0, top * 1.25)
+            ax.set_xlim(0, 1.15)  # shares on their full scale, room for the labels
+        else:  # differences and drops can be negative: keep zero in view, room for labels
+            span = (hi - lo) or 1.0
+            ax.set_xlim(lo - (0.25 * span if lo < 0 else 0.0), hi + 0.25 * span)
+        if lo < 0:
+            ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlabel(f"{metric} ({unit})")
         ax.grid(axis="x", alpha=0.3)
     legend = [Patch(facecolor=_COLOURS[k], edgecolor="black", label=k) for k in PROVENANCE_KINDS]
@@ -197,7 +208,9 @@ def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
     fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"Date": None} if path.suffix == ".svg" else {}
-    fig.savefig(path, dpi=120, metadata=metadata)
+    # SVG keeps text as text (searchable, accessible) instead of glyph outlines.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(path, dpi=120, metadata=metadata)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -265,10 +278,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .cli_catalogue import text_table
 
-    if args.plot is not None and args.plot.suffix.lower() not in PLOT_FORMATS:
-        raise UsageError(
-            f"--plot {args.plot}: expected a file ending in {' or '.join(PLOT_FORMATS)}"
-        )
+    if args.plot is not None:
+        if args.plot.suffix.lower() not in PLOT_FORMATS:
+            formats = " or ".join(PLOT_FORMATS)
+            raise UsageError(f"--plot {args.plot}: expected a file ending in {formats}")
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError("--plot needs matplotlib: pip install 'visiondata[plots]'")
     cards = (
         None
         if args.cards is None

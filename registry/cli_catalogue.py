@@ -19,7 +19,7 @@ from . import tables
 from .cli import UsageError
 
 if TYPE_CHECKING:
-    import pyarrow
+    from .schema import Card
 
 __all__ = ["EXPORTERS", "STATS_QUERIES", "cell", "register_into", "text_table"]
 
@@ -95,10 +95,10 @@ def register_into(sub: Any) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_stats)
 
-    formats = "; ".join(f"{k}: {d}" for k, (_, d) in EXPORTERS.items())
-    p = _add(sub, "export", f"export one card to another format ({formats})")
+    p = _add(sub, "export", f"export one card to another format ({' | '.join(EXPORTERS)})")
     p.add_argument("name", help="card id or alias")
-    p.add_argument("--to", required=True, choices=list(EXPORTERS), help="output format")
+    formats = "; ".join(f"{k}: {d}" for k, (_, d) in EXPORTERS.items())
+    p.add_argument("--to", required=True, choices=list(EXPORTERS), help=formats)
     p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
     p.set_defaults(func=cmd_export)
 
@@ -151,42 +151,39 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line(header, align=False), *(line(r) for r in text)])
 
 
-def _rows(table: pyarrow.Table) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = table.to_pylist()
-    return rows
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    if isinstance(value, float):
+        return repr(value)  # full precision, unlike the table view
+    return cell(value)
 
 
-def render(table: pyarrow.Table, fmt: str) -> str:
+def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
     """A query result as ``table``, ``json`` or ``csv`` text."""
-    rows = _rows(table)
     if fmt == "json":
-        return json.dumps(rows, indent=2, default=str, ensure_ascii=False)
+        records = [dict(zip(columns, r, strict=True)) for r in rows]
+        return json.dumps(records, indent=2, default=str, ensure_ascii=False)
     if fmt == "csv":
         import io
 
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(table.column_names)
-        for r in rows:
-            writer.writerow(
-                [
-                    json.dumps(v, default=str) if isinstance(v, list | dict) else cell(v)
-                    for v in r.values()
-                ]
-            )
+        writer.writerow(columns)
+        writer.writerows([_csv_cell(v) for v in r] for r in rows)
         return buf.getvalue().rstrip("\n")
-    return text_table(table.column_names, [list(r.values()) for r in rows])
+    return text_table(columns, rows)
 
 
 # --- commands -------------------------------------------------------------------------------
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .query import run_query
+    from .query import connect, execute_rows
 
-    result = run_query(args.sql)
-    print(render(result, args.format))
-    print(f"{result.num_rows} row(s)", file=sys.stderr)
+    columns, rows = execute_rows(connect(), args.sql)  # no pyarrow needed on this path
+    print(render(columns, rows, args.format))
+    print(f"{len(rows)} row(s)", file=sys.stderr)
     return 0
 
 
@@ -205,12 +202,16 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def stats(cards: Sequence[Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+def stats(cards: Sequence[Card] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every ``STATS_QUERIES`` section as rows (one fresh in-memory database for all)."""
-    from .query import connect, execute
+    from .query import connect, execute_rows
 
     con = connect(cards)
-    return {title: _rows(execute(con, sql)) for title, sql in STATS_QUERIES.items()}
+    out = {}
+    for title, sql in STATS_QUERIES.items():
+        columns, rows = execute_rows(con, sql)
+        out[title] = [dict(zip(columns, r, strict=True)) for r in rows]
+    return out
 
 
 def cmd_stats(args: argparse.Namespace) -> int:

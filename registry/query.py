@@ -1,6 +1,6 @@
 """Read-only SQL over the catalogue: an in-process, in-memory DuckDB holding the card tables.
 
-Every query gets a fresh in-memory database loaded from :func:`.tables.build_tables`, with
+Every query gets a fresh in-memory database loaded with :func:`.tables.table_rows`, with
 file-system and network access switched off and the configuration locked, so nothing a query
 does can reach outside it or outlive it. On top of that only reading statements are accepted,
 so a write fails with a clear message instead of silently changing a throw-away copy.
@@ -8,18 +8,21 @@ so a write fails with a clear message instead of silently changing a throw-away 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import QueryError
 from .schema import Card
-from .tables import ALIASES, TABLES, build_tables, render_summary
+from .tables import ALIASES, TABLES, render_summary, sql_type, table_rows
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow
 
-__all__ = ["READ_STATEMENTS", "connect", "execute", "run_query"]
+__all__ = ["READ_STATEMENTS", "connect", "execute", "execute_rows", "run_query"]
+
+T = TypeVar("T")
 
 #: DuckDB statement types that only read. SELECT covers WITH, FROM-first, DESCRIBE, SHOW and
 #: SUMMARIZE; PIVOT and UNPIVOT parse as MULTI and are let through by their first keyword.
@@ -42,7 +45,9 @@ def _quote(text: str) -> str:
 def connect(cards: Sequence[Card] | None = None) -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB holding the tables built from ``cards`` (default: the catalogue).
 
-    Column descriptions are attached as comments (``SELECT * FROM duckdb_columns()``)."""
+    Rows go in as one JSON document per table, parsed by DuckDB itself: no pyarrow (and so no
+    numpy) is imported on the way, which keeps a cold ``cards query`` fast. Column descriptions
+    are attached as comments (``SELECT * FROM duckdb_columns()``)."""
     import duckdb
 
     if cards is None:
@@ -50,15 +55,27 @@ def connect(cards: Sequence[Card] | None = None) -> duckdb.DuckDBPyConnection:
 
         cards = list_cards()
     con = duckdb.connect(":memory:")
-    for name, table in build_tables(cards).items():
-        con.from_arrow(table).create(name)  # con.register() would import pandas
-        con.execute(f'COMMENT ON TABLE "{name}" IS {_quote("one row per " + TABLES[name].row)}')
-        for col in TABLES[name].columns:
-            con.execute(f'COMMENT ON COLUMN "{name}"."{col.name}" IS {_quote(col.description)}')
-    for alias, target in ALIASES.items():
-        con.execute(f'CREATE VIEW "{alias}" AS SELECT * FROM "{target}"')
-    for setting in _SETTINGS:
-        con.execute(setting)
+    script = []
+    for name, rows in table_rows(cards).items():
+        columns = TABLES[name].columns
+        defs = ", ".join(f'"{c.name}" {sql_type(c.type)}' for c in columns)
+        con.execute(f'CREATE TABLE "{name}" ({defs})')
+        if rows:
+            shape = json.dumps([{c.name: sql_type(c.type) for c in columns}])
+            picks = ", ".join(f'r."{c.name}"' for c in columns)
+            con.execute(
+                f'INSERT INTO "{name}" SELECT {picks} '
+                f"FROM (SELECT unnest(from_json(?::JSON, {_quote(shape)})) AS r)",
+                [json.dumps(rows)],
+            )
+        script.append(f'COMMENT ON TABLE "{name}" IS {_quote("one row per " + TABLES[name].row)}')
+        script += [
+            f'COMMENT ON COLUMN "{name}"."{c.name}" IS {_quote(c.description)}' for c in columns
+        ]
+    script += [
+        f'CREATE VIEW "{alias}" AS SELECT * FROM "{target}"' for alias, target in ALIASES.items()
+    ]
+    con.execute(";\n".join([*script, *_SETTINGS]))
     return con
 
 
@@ -89,21 +106,37 @@ def _check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     )
 
 
-def execute(con: duckdb.DuckDBPyConnection, sql: str) -> pyarrow.Table:
-    """Run one read-only statement on a connection from :func:`connect`."""
+def _run(con: duckdb.DuckDBPyConnection, sql: str, convert: Callable[[Any], T]) -> T:
     import duckdb
-    import pyarrow as pa
 
     _check_read_only(con, sql)
-    try:
-        relation = con.sql(sql)
-        return (
-            pa.Table.from_batches([], schema=pa.schema([]))
-            if relation is None
-            else relation.to_arrow_table()
-        )
+    try:  # DuckDB executes lazily: errors can come out of the conversion too
+        return convert(con.sql(sql))
     except duckdb.Error as exc:
         raise _failure(str(exc), sql) from None
+
+
+def execute_rows(
+    con: duckdb.DuckDBPyConnection, sql: str
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one read-only statement; its column names and rows as Python values (no pyarrow)."""
+
+    def convert(relation: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return ([], []) if relation is None else (list(relation.columns), relation.fetchall())
+
+    return _run(con, sql, convert)
+
+
+def execute(con: duckdb.DuckDBPyConnection, sql: str) -> pyarrow.Table:
+    """Run one read-only statement on a connection from :func:`connect`; a pyarrow Table."""
+    import pyarrow as pa
+
+    def convert(relation: Any) -> pyarrow.Table:
+        if relation is None:
+            return pa.Table.from_batches([], schema=pa.schema([]))
+        return relation.to_arrow_table()
+
+    return _run(con, sql, convert)
 
 
 def run_query(sql: str, cards: Sequence[Card] | None = None) -> pyarrow.Table:

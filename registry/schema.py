@@ -191,7 +191,8 @@ class Verification(_Model):
 
 class Split(_Model):
     num_examples: int | None = Field(
-        ge=0, description="null only for generators and simulators with no fixed size (say so in note)"
+        ge=0,
+        description="null only for generators and simulators with no fixed size (say so in note)",
     )
     bound: Bound = "exact"
     labels_public: bool = True
@@ -206,12 +207,16 @@ class Split(_Model):
     @model_validator(mode="after")
     def _unsized_needs_note(self) -> Split:
         if self.num_examples is None and not self.note:
-            raise ValueError("num_examples is null: the note must say why (e.g. a simulator renders on demand)")
+            raise ValueError(
+                "num_examples is null: the note must say why (e.g. a simulator renders on demand)"
+            )
         return self
 
 
 class Classes(_Model):
-    count: int | None = Field(ge=0, description="null only for open vocabularies (say so in taxonomy or note)")
+    count: int | None = Field(
+        ge=0, description="null only for open vocabularies (say so in taxonomy or note)"
+    )
     names: list[NonEmpty] | None = None
     taxonomy: str | None = None
     citation: CitationKey | None = None

@@ -1,9 +1,10 @@
 """The catalogue as tables: one definition of every table and column, and the Arrow builder.
 
 ``TABLES`` is the single place where the queryable tables and their columns are described;
-``visiondata cards query --help``, the Parquet field metadata written by ``cards export-tables``
-and :func:`render_markdown` are all generated from it. This module imports pyarrow only inside
-:func:`build_tables`, so the descriptions are cheap to read at CLI start-up.
+``visiondata cards query --help``, the DuckDB column comments, the Parquet field metadata
+written by ``cards export-tables`` and :func:`render_markdown` are all generated from it.
+:func:`table_rows` turns cards into rows; :func:`build_tables` makes pyarrow tables of them
+(imported only there), and :mod:`.query` loads the same rows into DuckDB.
 """
 
 from __future__ import annotations
@@ -28,18 +29,26 @@ __all__ = [
     "render_markdown",
     "render_summary",
     "render_text",
+    "sql_type",
+    "table_rows",
 ]
 
-#: Column types, by name: the names used in ``TABLES`` and the pyarrow type each stands for.
-_TYPES: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+#: Column types, by name: the names used in ``TABLES``, with the pyarrow type and the DuckDB
+#: type each stands for.
+_TYPES: Mapping[str, tuple[Callable[[Any], Any], str]] = MappingProxyType(
     {
-        "string": lambda pa: pa.string(),
-        "int64": lambda pa: pa.int64(),
-        "float64": lambda pa: pa.float64(),
-        "bool": lambda pa: pa.bool_(),
-        "list<string>": lambda pa: pa.list_(pa.string()),
+        "string": (lambda pa: pa.string(), "VARCHAR"),
+        "int64": (lambda pa: pa.int64(), "BIGINT"),
+        "float64": (lambda pa: pa.float64(), "DOUBLE"),
+        "bool": (lambda pa: pa.bool_(), "BOOLEAN"),
+        "list<string>": (lambda pa: pa.list_(pa.string()), "VARCHAR[]"),
     }
 )
+
+
+def sql_type(column_type: str) -> str:
+    """The DuckDB type of a ``TABLES`` column type."""
+    return _TYPES[column_type][1]
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,11 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             ("status_citation", "string", "reference key for the status change"),
             ("example_unit", "string", "what one example is (image, video clip, question, ...)"),
             ("class_count", "int64", "number of classes (NULL when the card has no classes)"),
-            ("total_examples", "int64", "sum of num_examples over the card's splits"),
+            (
+                "total_examples",
+                "int64",
+                "sum of the split sizes (NULL if a split has no fixed size)",
+            ),
             ("tasks", "list<string>", "task terms (see `visiondata cards vocab`)"),
             ("modalities", "list<string>", "modality terms"),
             ("derived_from", "list<string>", "ids of the cards this dataset was built from"),
@@ -120,7 +133,11 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             "official split of a card",
             ("card_id", "string", "the card's id"),
             ("split", "string", "split name (train, validation, test, all, ...)"),
-            ("num_examples", "int64", "examples in the split"),
+            (
+                "num_examples",
+                "int64",
+                "examples in the split (NULL for generators with no fixed size)",
+            ),
             ("bound", "string", "exact | lower | upper | approx: how num_examples is known"),
             ("labels_public", "bool", "whether the split's labels are released"),
             ("unit", "string", "what is counted when not the card's example_unit (else NULL)"),
@@ -196,7 +213,8 @@ TABLES: Mapping[str, Table] = MappingProxyType(
 ALIASES: Mapping[str, str] = MappingProxyType({"refs": "references"})
 
 
-def _rows(cards: Iterable[Card]) -> dict[str, list[dict[str, Any]]]:
+def table_rows(cards: Iterable[Card]) -> dict[str, list[dict[str, Any]]]:
+    """Every table's rows as plain dicts (a pure function of the cards)."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     for c in cards:
         rows["cards"].append(
@@ -217,7 +235,9 @@ def _rows(cards: Iterable[Card]) -> dict[str, list[dict[str, Any]]]:
                 "status_citation": c.status.citation,
                 "example_unit": c.example_unit,
                 "class_count": c.classes.count if c.classes else None,
-                "total_examples": c.total_examples,
+                "total_examples": None
+                if any(s.num_examples is None for s in c.splits.values())
+                else c.total_examples,
                 "tasks": list(c.tasks),
                 "modalities": list(c.modalities),
                 "derived_from": list(c.derived_from),
@@ -292,7 +312,7 @@ def arrow_schema(name: str) -> pyarrow.Schema:
 
     table = TABLES[name]
     fields = [
-        pa.field(c.name, _TYPES[c.type](pa), metadata={"description": c.description})
+        pa.field(c.name, _TYPES[c.type][0](pa), metadata={"description": c.description})
         for c in table.columns
     ]
     return pa.schema(fields, metadata={"description": f"one row per {table.row}"})
@@ -310,7 +330,7 @@ def build_tables(cards: Sequence[Card]) -> dict[str, pyarrow.Table]:
     import pyarrow.json as pa_json
 
     out = {}
-    for name, rows in _rows(cards).items():
+    for name, rows in table_rows(cards).items():
         schema = arrow_schema(name)
         if not rows:  # schema.empty_table() would import pandas too
             out[name] = pa.Table.from_batches([], schema=schema)
@@ -318,7 +338,8 @@ def build_tables(cards: Sequence[Card]) -> dict[str, pyarrow.Table]:
         data = "\n".join(json.dumps(r) for r in rows).encode()
         options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
         table = pa_json.read_json(io.BytesIO(data), parse_options=options)
-        out[name] = table.select(schema.names).cast(schema)
+        # same types, so no cast (which would import pyarrow.compute): only the metadata is added
+        out[name] = pa.Table.from_arrays(table.select(schema.names).columns, schema=schema)
     return out
 
 

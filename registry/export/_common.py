@@ -6,7 +6,7 @@ import re
 
 from ..schema import Card
 
-__all__ = ["notes_of", "size_category", "spdx_url"]
+__all__ = ["notes_of", "size_category", "spdx_url", "split_size"]
 
 _SPDX_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
@@ -14,6 +14,11 @@ _SPDX_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 def notes_of(card: Card, kind: str) -> list[str]:
     """The texts of the card's notes of one kind, in card order."""
     return [n.text.strip() for n in card.notes if n.kind == kind]
+
+
+def split_size(num_examples: int | None) -> str:
+    """A split size for prose: ``12,345``, or ``no fixed size`` for generators."""
+    return "no fixed size" if num_examples is None else f"{num_examples:,}"
 
 
 def spdx_url(license_id: str) -> str | None:

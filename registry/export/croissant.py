@@ -147,7 +147,7 @@ def _record_sets(card: Card) -> list[dict[str, Any]]:
                 "@type": "cr:RecordSet",
                 "@id": "classes",
                 "name": "classes",
-                "description": f"The {card.classes.count} class names, in label-index order.",
+                "description": f"The {len(card.classes.names)} class names, in label-index order.",
                 "key": {"@id": "classes/index"},
                 "field": [
                     field("classes", "index", "sc:Integer", "label index"),

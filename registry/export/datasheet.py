@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from ..schema import Card
 from ..vocab import ACCESS, ANNOTATION_METHODS, AXES, COLLECTION_SOURCES
-from ._common import notes_of
+from ._common import notes_of, split_size
 
 __all__ = ["QUESTIONS", "UNKNOWN", "render"]
 
@@ -36,8 +36,18 @@ def _figures(card: Card, prefixes: tuple[str, ...]) -> str | None:
 
 
 def _splits(card: Card) -> str:
-    parts = [f"{name}: {s.num_examples:,}" for name, s in card.splits.items()]
+    parts = [f"{name}: {split_size(s.num_examples)}" for name, s in card.splits.items()]
+    if any(s.num_examples is None for s in card.splits.values()):
+        return f"Not a fixed number of {card.example_unit}s ({'; '.join(parts)})."
     return f"{card.total_examples:,} {card.example_unit}s in total ({'; '.join(parts)})."
+
+
+def _classes(card: Card) -> str | None:
+    c = card.classes
+    if c is None:
+        return None
+    count = "an open vocabulary (no fixed count)" if c.count is None else f"{c.count}"
+    return count + (f" ({c.taxonomy.strip()})" if c.taxonomy else "")
 
 
 def _status(card: Card) -> str:
@@ -72,14 +82,7 @@ QUESTIONS: dict[str, list[tuple[str, Answer]]] = {
         ),
         (
             "How many classes are there?",
-            lambda c: (
-                (
-                    f"{c.classes.count}"
-                    + (f" ({c.classes.taxonomy.strip()})" if c.classes.taxonomy else "")
-                )
-                if c.classes
-                else None
-            ),
+            _classes,
         ),
         ("Are there recommended data splits?", lambda c: ", ".join(c.splits)),
         (

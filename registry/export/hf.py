@@ -14,7 +14,7 @@ import yaml
 
 from ..schema import Card
 from ..vocab import AXES
-from ._common import notes_of, size_category
+from ._common import notes_of, size_category, split_size
 
 __all__ = ["ANNOTATION_CREATORS", "HF_LICENSES", "TASK_CATEGORIES", "header", "render"]
 
@@ -144,18 +144,19 @@ def header(card: Card) -> dict[str, Any]:
     """The README's YAML metadata as a dict."""
     tasks = [TASK_CATEGORIES[t] for t in card.tasks]
     categories = list(dict.fromkeys(t for t in tasks if t is not None)) or ["other"]
+    sized = all(s.num_examples is not None for s in card.splits.values())
     meta: dict[str, Any] = {
         "pretty_name": card.name,
         **_license(card),
         "task_categories": categories,
-        "size_categories": [size_category(card.total_examples)],
+        "size_categories": [size_category(card.total_examples)] if sized else None,
         "annotations_creators": list(
             dict.fromkeys(ANNOTATION_CREATORS[m] for m in card.annotation.methods)
         ),
         "source_datasets": [f"extended|{d}" for d in card.derived_from] or ["original"],
         "tags": ["visiondata", *card.tasks, *card.modalities],
     }
-    return meta
+    return {k: v for k, v in meta.items() if v is not None}
 
 
 def _figures_table(card: Card) -> list[str]:
@@ -191,7 +192,7 @@ def render(card: Card) -> str:
     refs = [f"- {r.title}" + (f" ({r.url})" if r.url else "") for r in card.references.values()]
     splits = ["| split | examples | labels public |", "| --- | --- | --- |"]
     splits += [
-        f"| {n} | {s.num_examples:,} | {'yes' if s.labels_public else 'no'} |"
+        f"| {n} | {split_size(s.num_examples)} | {'yes' if s.labels_public else 'no'} |"
         for n, s in card.splits.items()
     ]
     fields = (
@@ -219,7 +220,11 @@ def render(card: Card) -> str:
         "### Data Instances",
         "",
         f"One example is one {card.example_unit}."
-        + (f" There are {card.classes.count} classes." if card.classes else ""),
+        + (
+            f" There are {card.classes.count} classes."
+            if card.classes and card.classes.count
+            else ""
+        ),
         "",
         "### Data Fields",
         "",

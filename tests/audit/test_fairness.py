@@ -49,7 +49,9 @@ def test_planted_disparity_is_measured_exactly() -> None:
     sel = {g: r.selection_rate for g, r in skin.items()}
     assert sel["darker"] == pytest.approx((14 + 88) / 140)
     assert sel["lighter"] == pytest.approx((7 + 159) / 260)
-    assert report.demographic_parity_difference["skin"] == pytest.approx(abs(sel["darker"] - sel["lighter"]))
+    assert report.demographic_parity_difference["skin"] == pytest.approx(
+        abs(sel["darker"] - sel["lighter"])
+    )
     assert report.equalized_odds_difference["skin"] > 0
 
 
@@ -62,19 +64,57 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
     path = tmp_path / "preds.parquet"
     _predictions().to_parquet(path)
     out = subprocess.run(
-        [sys.executable, "-m", "visiondata.registry", "fairness", str(path), "--label", "label", "--pred", "pred",
-         "--group", "skin", "--group", "gender", "--min-group", "50", "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "visiondata.registry",
+            "fairness",
+            str(path),
+            "--label",
+            "label",
+            "--pred",
+            "pred",
+            "--group",
+            "skin",
+            "--group",
+            "gender",
+            "--min-group",
+            "50",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--plot",
+            str(tmp_path / "r.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    assert "largest accuracy gap by skin x gender: 0.3438 (lighter x male 0.9938 vs darker x female 0.6500)" in out.stdout
+    assert (
+        "largest accuracy gap by skin x gender: 0.3438 (lighter x male 0.9938 vs darker x female 0.6500)"
+        in out.stdout
+    )
     assert "(small group)" in out.stdout
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["n"] == 400
     with Image.open(tmp_path / "r.png") as img:
         assert img.format == "PNG" and img.width > 100
     bad = subprocess.run(
-        [sys.executable, "-m", "visiondata.registry", "fairness", str(path), "--label", "nope", "--pred", "pred", "--group", "skin"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "visiondata.registry",
+            "fairness",
+            str(path),
+            "--label",
+            "nope",
+            "--pred",
+            "pred",
+            "--group",
+            "skin",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode == 2 and "columns ['nope'] are not in the predictions" in bad.stderr

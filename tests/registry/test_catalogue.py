@@ -4,17 +4,60 @@ are present with their values."""
 from __future__ import annotations
 
 import pytest
-
 from visiondata.registry import Figure, get_card, list_cards
 
-REQUIRED = """
-coil-100 corel-5k caltech-101 caltech-256 labelme pascal-voc-2007 pascal-voc-2012 msrc-21 uiuc-cars
-scene-15 tiny-images cifar-10 cifar-100 mnist sun397 imagenet-1k imagenet-21k places365 coco-2017
-lvis-v1 ade20k cityscapes open-images-v7 inaturalist-2017 cub-200-2011 dollar-street laion-400m
-covid-ct-md ucf101 hmdb51 kinetics-400 kinetics-700 ava moments-in-time activitynet charades
-epic-kitchens-100 something-something-v2 mpi-sintel gta5 carla virtualhome ppb ijb-a adience celeba
-lfw fairface vqa-v1 vqa-v2
-""".split()
+REQUIRED = [
+    "coil-100",
+    "corel-5k",
+    "caltech-101",
+    "caltech-256",
+    "labelme",
+    "pascal-voc-2007",
+    "pascal-voc-2012",
+    "msrc-21",
+    "uiuc-cars",
+    "scene-15",
+    "tiny-images",
+    "cifar-10",
+    "cifar-100",
+    "mnist",
+    "sun397",
+    "imagenet-1k",
+    "imagenet-21k",
+    "places365",
+    "coco-2017",
+    "lvis-v1",
+    "ade20k",
+    "cityscapes",
+    "open-images-v7",
+    "inaturalist-2017",
+    "cub-200-2011",
+    "dollar-street",
+    "laion-400m",
+    "covid-ct-md",
+    "ucf101",
+    "hmdb51",
+    "kinetics-400",
+    "kinetics-700",
+    "ava",
+    "moments-in-time",
+    "activitynet",
+    "charades",
+    "epic-kitchens-100",
+    "something-something-v2",
+    "mpi-sintel",
+    "gta5",
+    "carla",
+    "virtualhome",
+    "ppb",
+    "ijb-a",
+    "adience",
+    "celeba",
+    "lfw",
+    "fairface",
+    "vqa-v1",
+    "vqa-v2",
+]
 
 LINEAGE = {
     "cifar-10": "tiny-images",

@@ -1,0 +1,173 @@
+"""``visiondata convert FORMAT SRC OUT`` and ``visiondata shards verify|info OUT``.
+
+Imports stay light at module level (argparse only): the converters, PIL, PyAV and tqdm are
+imported inside the handlers, so ``visiondata cards ...`` starts fast without the extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+# mypy cannot follow the editable install's mapping of registry/ to visiondata.registry
+from visiondata.registry.cli import UsageError  # type: ignore[import-not-found]
+
+__all__ = ["register"]
+
+#: Kept in step with ``convert.run.FORMATS`` by a test; listed here so ``--help`` needs no import.
+FORMAT_NAMES = ("imagefolder", "coco", "voc", "cityscapes", "video", "hf", "list")
+_EXTRA_MODULES = ("PIL", "tqdm")
+
+
+def _add(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
+    return parser
+
+
+def register(groups: Any) -> None:
+    p = _add(groups, "convert", "convert a dataset into WebDataset shards and a manifest")
+    p.add_argument(
+        "format", choices=FORMAT_NAMES, metavar="FORMAT", help=f"one of: {', '.join(FORMAT_NAMES)}"
+    )
+    p.add_argument(
+        "src", metavar="SRC", help="the dataset as downloaded (a folder; a file for 'list')"
+    )
+    p.add_argument("out", metavar="OUT", help="output folder for shards and manifest.json")
+    p.add_argument("--split", help="split name (default per format: train, or the one split found)")
+    p.add_argument("--card", help="dataset card id to record in the manifest")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--shard-size", help="target shard size, e.g. 1GB, 256MB (default 1GB)")
+    size.add_argument("--samples-per-shard", type=int, metavar="N", help="samples per shard")
+    p.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    p.add_argument(
+        "--on-error",
+        choices=("raise", "skip"),
+        default="raise",
+        help="raise: stop at the first bad item (default); skip: skip and record it",
+    )
+    p.add_argument(
+        "--verify",
+        choices=("header", "decode", "none"),
+        default="header",
+        help="how far images are checked (default header)",
+    )
+    p.add_argument(
+        "--max-size",
+        type=int,
+        metavar="PX",
+        help="re-encode images whose longest side exceeds PX (default: copy bytes unchanged)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_convert)
+
+    shards = groups.add_parser("shards", help="check and describe converted shard sets")
+    sub = shards.add_subparsers(dest="command", metavar="COMMAND", parser_class=type(shards))
+    sub.required = True
+    v = _add(
+        sub,
+        "verify",
+        "check every shard's checksum, count and samples; exit 1 naming what is wrong",
+    )
+    v.add_argument("out", metavar="OUT")
+    v.add_argument(
+        "--deep", action="store_true", help="also decode every image and open every video"
+    )
+    v.set_defaults(func=cmd_verify)
+    i = _add(sub, "info", "show counts, sizes and classes of a shard set")
+    i.add_argument("out", metavar="OUT")
+    i.add_argument("--format", choices=["table", "json"], default="table")
+    i.set_defaults(func=cmd_info)
+
+
+def _need_extra() -> None:
+    for name in _EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            from .convert.errors import MissingExtraError
+
+            raise MissingExtraError(name) from None
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    _need_extra()
+    from .convert import ConversionError, convert
+
+    try:
+        result = convert(
+            args.format,
+            args.src,
+            args.out,
+            split=args.split,
+            card=args.card,
+            shard_size=args.shard_size,
+            samples_per_shard=args.samples_per_shard,
+            workers=args.workers,
+            on_error=args.on_error,
+            verify=args.verify,
+            max_size=args.max_size,
+            progress=not args.no_progress,
+        )
+    except ConversionError as exc:
+        if exc.problems or type(exc) is not ConversionError:
+            raise  # bad input: exit 1 with every item named
+        raise UsageError(str(exc)) from None
+    print(result.summary())
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    _need_extra()
+    from .convert.verify import verify
+
+    problems = verify(args.out, deep=args.deep)
+    if problems:
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"{args.out}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.out}: ok")
+    return 0
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .convert.verify import info
+
+    data = info(args.out)
+    if args.format == "json":
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    conv = data["converter"]
+    print(f"card: {data['card'] or '-'}    converter: {conv['name']} {conv['version']}")
+    print("fields: " + ", ".join(data["fields"]))
+    classes = data["classes"]
+    print(f"classes: {len(classes) if classes is not None else '-'}")
+    header = ("split", "samples", "shards", "bytes", "skipped")
+    rows = [
+        (name, f"{s['samples']:,}", str(s["shards"]), _human(s["bytes"]), str(s["skipped"]))
+        for name, s in data["splits"].items()
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    for name, s in data["splits"].items():
+        if s["class_counts"]:
+            top = sorted(s["class_counts"].items(), key=lambda kv: (-kv[1], kv[0]))
+            shown = ", ".join(f"{k} {v}" for k, v in top[:10])
+            more = f", ... ({len(top) - 10} more)" if len(top) > 10 else ""
+            print(f"{name} class counts: {shown}{more}")
+    return 0

@@ -1,0 +1,37 @@
+"""Samples -> one batch dict keyed by field.
+
+Tensors of equal shape and dtype stack into one tensor (so uint8 CHW images of one size
+become ``B x C x H x W``); ints become an int64 tensor; anything else (images of different
+sizes, strings, JSON) stays a list in sample order. ``__key__`` is always a list of keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["collate"]
+
+
+def _stack(values: list[Any]) -> Any:
+    import torch
+
+    if values and all(isinstance(v, torch.Tensor) for v in values):
+        first = values[0]
+        if all(v.shape == first.shape and v.dtype == first.dtype for v in values):
+            return torch.stack(values)
+        return values
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return torch.tensor(values, dtype=torch.int64)
+    return values
+
+
+def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    fields: dict[str, None] = {"__key__": None}
+    for s in samples:
+        fields.update(dict.fromkeys(s))
+    batch: dict[str, Any] = {}
+    for f in fields:
+        values = [s.get(f) for s in samples]
+        batch[f] = values if f == "__key__" else _stack(values)
+    return batch

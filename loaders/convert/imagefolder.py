@@ -1,0 +1,125 @@
+"""``imagefolder``: ``SRC/class/image`` folders (ImageNet train layout, Caltech).
+
+Class index = position in the sorted class folder names (or in the existing manifest's class
+list when this split joins one). Members: the image bytes unchanged (``jpg``/``png``/...,
+named after the actual format) and ``cls`` (class index as text). Key: ``class/stem`` with
+characters keys cannot hold replaced by ``_``. Hidden files (``.DS_Store``) are ignored;
+any other file that is not an image is reported as an unexpected file type.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from .base import (
+    IMAGE_EXTENSIONS,
+    Converter,
+    Item,
+    Report,
+    check_image,
+    check_inside,
+    choose_classes,
+    make_key,
+    read_file,
+    source_ext,
+)
+from .errors import ConversionError, ItemError
+
+__all__ = ["ImageFolderConverter", "walk_files"]
+
+
+def walk_files(root: Path, top: Path, report: Report) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Every regular file under ``top`` as ``(path relative to root, path, stat)``, sorted,
+    skipping hidden names; symlinks are followed only when they stay inside ``root``."""
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except OSError as exc:
+        report(
+            str(top.relative_to(root)) if top != root else ".",
+            f"cannot list directory: {exc.strerror}",
+        )
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        path = Path(entry.path)
+        rel = path.relative_to(root).as_posix()
+        if entry.is_symlink():
+            try:
+                check_inside(root, path, rel)
+            except ItemError as exc:
+                report(exc.item, exc.reason)
+                continue
+        try:
+            if entry.is_dir():
+                yield from walk_files(root, path, report)
+            elif entry.is_file():
+                yield rel, path, entry.stat()
+            else:
+                report(rel, "not a regular file")
+        except OSError as exc:
+            report(rel, f"cannot stat: {exc.strerror}")
+
+
+class ImageFolderConverter(Converter):
+    name = "imagefolder"
+    fields: ClassVar[dict[str, str]] = {
+        "cls": "class index (decimal text) into the manifest's classes"
+    }
+
+    def _class_dirs(self) -> list[str]:
+        names = [e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")]
+        if not names:
+            raise ConversionError(
+                f"{self.src}: no class folders found (expected SRC/class/image files)"
+            )
+        return sorted(names)
+
+    def use_classes(self, existing: list[str] | None) -> None:
+        self.classes = choose_classes(self._class_dirs(), existing)
+
+    def scan(self, report: Report) -> Iterator[Item]:
+        if self.classes is None:
+            self.use_classes(None)
+        assert self.classes is not None
+        index = {name: i for i, name in enumerate(self.classes)}
+        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue
+            if not entry.is_dir():
+                report(
+                    entry.name, "unexpected file at the top of SRC (expected class folders only)"
+                )
+                continue
+            if entry.is_symlink():
+                try:
+                    check_inside(self.root, Path(entry.path), entry.name)
+                except ItemError as exc:
+                    report(exc.item, exc.reason)
+                    continue
+            label = index[entry.name]
+            for rel, _path, st in walk_files(self.root, Path(entry.path), report):
+                if source_ext(rel) not in IMAGE_EXTENSIONS:
+                    report(
+                        rel,
+                        f"unexpected file type {Path(rel).suffix or '(no extension)'!r} (expected an image: "
+                        f"{', '.join(sorted(IMAGE_EXTENSIONS))})",
+                    )
+                    continue
+                yield Item(
+                    make_key(rel),
+                    rel,
+                    label,
+                    (label,),
+                    st.st_size,
+                    f"{st.st_size}:{st.st_mtime_ns}",
+                    rel,
+                )
+
+    def load(self, item: Item) -> dict[str, bytes]:
+        data = read_file(self.root / item.data, item.source)
+        ext, data = check_image(data, item.source, self.options.verify, self.options.max_size)
+        return {ext or source_ext(item.source): data, "cls": str(item.label).encode()}
