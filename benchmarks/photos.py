@@ -17,7 +17,18 @@ __all__ = ["make_imagefolder", "photo_paths"]
 
 # (package, folder inside the package, file names) -- licences in ../shared/realdata/README.md
 _SOURCES = [
-    ("skimage", "data", ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg", "retina.jpg"]),
+    (
+        "skimage",
+        "data",
+        [
+            "astronaut.png",
+            "chelsea.png",
+            "coffee.png",
+            "rocket.jpg",
+            "hubble_deep_field.jpg",
+            "retina.jpg",
+        ],
+    ),
     ("sklearn", "datasets/images", ["china.jpg", "flower.jpg"]),
 ]
 
@@ -36,7 +47,9 @@ def photo_paths() -> list[Path]:
     return out
 
 
-def make_imagefolder(root: Path, n: int, classes: int = 10, seed: int = 0, short_side: tuple[int, int] = (300, 500)) -> Path:
+def make_imagefolder(
+    root: Path, n: int, classes: int = 10, seed: int = 0, short_side: tuple[int, int] = (300, 500)
+) -> Path:
     """Write ``n`` ImageNet-like JPEGs (shorter side in ``short_side``) as ``root/class_k/img_i.jpg``,
     each a random crop, scale, flip and colour shift of a real photo."""
     rng = random.Random(seed)
@@ -50,11 +63,20 @@ def make_imagefolder(root: Path, n: int, classes: int = 10, seed: int = 0, short
         img = src.crop((x, y, x + cw, y + ch))
         target = rng.randint(*short_side)
         scale = target / min(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+            Image.Resampling.BILINEAR,
+        )
         if rng.random() < 0.5:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         r, g, b = (rng.uniform(0.8, 1.2) for _ in range(3))
-        img = Image.merge("RGB", [band.point(lambda v, f=f: min(255, int(v * f))) for band, f in zip(img.split(), (r, g, b), strict=True)])
+        img = Image.merge(
+            "RGB",
+            [
+                band.point(lambda v, f=f: min(255, int(v * f)))
+                for band, f in zip(img.split(), (r, g, b), strict=True)
+            ],
+        )
         folder = root / f"class_{i % classes:02d}"
         folder.mkdir(exist_ok=True)
         buf = io.BytesIO()

@@ -126,7 +126,7 @@ class DevicePrefetcher:
         return slot
 
     def _cuda_iter(self) -> Iterator[dict[str, Any]]:
-        side = torch.cuda.Stream(device=self.device)
+        side = torch.cuda.Stream(device=self.device)  # type: ignore[no-untyped-call]
         main = torch.cuda.current_stream(self.device)
         pending: dict[str, Any] | None = None
         for index, batch in enumerate(self.batches):
@@ -139,7 +139,7 @@ class DevicePrefetcher:
                         if k in slot.buffers
                         else v
                     )
-                slot.copied = torch.cuda.Event()
+                slot.copied = torch.cuda.Event()  # type: ignore[no-untyped-call]
                 slot.copied.record(side)
                 ready = self._finish(moved)
             if pending is not None:

@@ -185,11 +185,10 @@ def fairness_report(
             )
         acc_by = table["accuracy"]
         best, worst = acc_by.idxmax(), acc_by.idxmin()
-        name = lambda k: " x ".join(map(str, k)) if isinstance(k, tuple) else str(k)  # noqa: E731
         report.largest_gap[by] = {
-            "best": name(best),
+            "best": _group_name(best),
             "best_accuracy": float(acc_by[best]),
-            "worst": name(worst),
+            "worst": _group_name(worst),
             "worst_accuracy": float(acc_by[worst]),
             "gap": float(acc_by[best] - acc_by[worst]),
         }
@@ -206,6 +205,10 @@ def fairness_report(
                 equalized_odds_difference(t, p, sensitive_features=features)
             )
     return report
+
+
+def _group_name(key: object) -> str:
+    return " x ".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
 def plot_report(report: FairnessReport, path: str | Path) -> None:

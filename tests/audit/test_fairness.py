@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from PIL import Image
-
 from visiondata.loaders.audit.fairness import fairness_report
 
 # Planted: per (skin, gender) group, n rows and how many are misclassified.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from visiondata.loaders.device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher, normalize_uint8
 
 
@@ -31,7 +30,9 @@ def test_normalize_uint8() -> None:
     x = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2).expand(1, 3, 1, 2)
     out = normalize_uint8(x, None, None)
     assert out.dtype == torch.float32 and out.min() == 0 and out.max() == 1
-    cl = normalize_uint8(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), IMAGENET_MEAN, IMAGENET_STD, channels_last=True)
+    cl = normalize_uint8(
+        torch.zeros(2, 3, 4, 4, dtype=torch.uint8), IMAGENET_MEAN, IMAGENET_STD, channels_last=True
+    )
     assert cl.is_contiguous(memory_format=torch.channels_last)
 
 
@@ -54,7 +55,9 @@ def test_options_are_checked() -> None:
             DevicePrefetcher([], device="cuda")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run benchmarks/gpu_check.py there)")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (run benchmarks/gpu_check.py there)"
+)
 def test_cuda_path_is_bit_identical_to_cpu_path() -> None:
     src = _batches(n=9)
     cpu = list(DevicePrefetcher(src, device="cpu"))

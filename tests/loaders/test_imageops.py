@@ -11,8 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from visiondata.loaders.cropbox import CropBox, center_crop_box, random_resized_crop_box, reduction_for
+from visiondata.loaders.cropbox import (
+    CropBox,
+    center_crop_box,
+    random_resized_crop_box,
+    reduction_for,
+)
 from visiondata.loaders.imageops import (
     CenterCrop,
     ColorJitter,
@@ -69,7 +73,10 @@ def test_reduced_dct_decode_stays_close_to_full_decode() -> None:
     assert diff.mean() < 4.0  # scaled IDCT vs bilinear downscale: a few grey levels
 
 
-@pytest.mark.parametrize("mode,fmt", [("L", "JPEG"), ("CMYK", "JPEG"), ("RGBA", "PNG"), ("P", "PNG"), ("RGB", "WEBP"), ("L", "PNG")])
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [("L", "JPEG"), ("CMYK", "JPEG"), ("RGBA", "PNG"), ("P", "PNG"), ("RGB", "WEBP"), ("L", "PNG")],
+)
 def test_fallback_formats_give_rgb(mode: str, fmt: str) -> None:
     img = Image.open(COCO[1]).convert(mode)
     out = CenterCrop((96, 128))(_encode(img, fmt), random.Random(0))
@@ -88,7 +95,7 @@ def test_center_crop_is_deterministic_and_centred() -> None:
 
 def test_corrupt_and_bomb_images_are_refused() -> None:
     data = COCO[0].read_bytes()
-    with pytest.raises(DecodeError, match="corrupt JPEG|not a readable image"):
+    with pytest.raises(DecodeError, match=r"corrupt JPEG|not a readable image"):
         RandomResizedCrop((64, 64))(data[: len(data) // 3] + b"\x00" * 100, random.Random(0))
     with pytest.raises(DecodeError, match="not a readable image"):
         CenterCrop((64, 64))(b"definitely not an image")
@@ -98,7 +105,9 @@ def test_corrupt_and_bomb_images_are_refused() -> None:
 
 
 def test_augmentations_run_and_keep_shape() -> None:
-    t = RandomResizedCrop((64, 64), augment=[ColorJitter(), RandomGrayscale(p=1.0), GaussianBlur(p=1.0)])
+    t = RandomResizedCrop(
+        (64, 64), augment=[ColorJitter(), RandomGrayscale(p=1.0), GaussianBlur(p=1.0)]
+    )
     out = t(COCO[3].read_bytes(), random.Random(1))
     assert out.shape == (64, 64, 3)
     assert np.array_equal(out[..., 0], out[..., 1])  # grayscale applied
@@ -135,7 +144,7 @@ def test_random_crop_box_is_inside_the_image_and_deterministic(w: int, h: int, s
     a = random_resized_crop_box(w, h, random.Random(seed))
     b = random_resized_crop_box(w, h, random.Random(seed))
     assert a == b
-    assert 0 <= a.left and 0 <= a.top and a.width > 0 and a.height > 0
+    assert a.left >= 0 and a.top >= 0 and a.width > 0 and a.height > 0
     assert a.left + a.width <= w and a.top + a.height <= h
     r = reduction_for(a, 224, 224)
     assert r in (1, 2, 4, 8)

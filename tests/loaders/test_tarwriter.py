@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from visiondata.loaders.tarwriter import SampleError, ShardWriter
 
 KEY = st.from_regex(r"[A-Za-z0-9_-]{1,20}(/[A-Za-z0-9_-]{1,20}){0,2}", fullmatch=True)
-MEMBERS = st.dictionaries(st.sampled_from(["jpg", "cls", "json", "seg.png", "txt"]), st.binary(max_size=3000), min_size=1, max_size=3)
+MEMBERS = st.dictionaries(
+    st.sampled_from(["jpg", "cls", "json", "seg.png", "txt"]),
+    st.binary(max_size=3000),
+    min_size=1,
+    max_size=3,
+)
 
 
 def _tarfile_bytes(samples: list[tuple[str, dict[str, bytes]]]) -> bytes:
@@ -23,7 +27,13 @@ def _tarfile_bytes(samples: list[tuple[str, dict[str, bytes]]]) -> bytes:
         for key, members in samples:
             for ext in sorted(members):
                 info = tarfile.TarInfo(f"{key}.{ext}")
-                info.size, info.mtime, info.mode, info.uid, info.gid = len(members[ext]), 0, 0o444, 0, 0
+                info.size, info.mtime, info.mode, info.uid, info.gid = (
+                    len(members[ext]),
+                    0,
+                    0o444,
+                    0,
+                    0,
+                )
                 info.uname = info.gname = ""
                 tar.addfile(info, io.BytesIO(members[ext]))
     return buf.getvalue()
@@ -31,7 +41,9 @@ def _tarfile_bytes(samples: list[tuple[str, dict[str, bytes]]]) -> bytes:
 
 @settings(max_examples=40, deadline=None)
 @given(samples=st.lists(st.tuples(KEY, MEMBERS), max_size=6, unique_by=lambda s: s[0]))
-def test_bytes_equal_tarfile_and_index_is_right(tmp_path_factory: pytest.TempPathFactory, samples: list[tuple[str, dict[str, bytes]]]) -> None:
+def test_bytes_equal_tarfile_and_index_is_right(
+    tmp_path_factory: pytest.TempPathFactory, samples: list[tuple[str, dict[str, bytes]]]
+) -> None:
     path = tmp_path_factory.mktemp("w") / "s.tar"
     writer = ShardWriter(path)
     for key, members in samples:

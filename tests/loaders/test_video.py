@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import random
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from visiondata.loaders.video import ClipSampler, VideoDecodeError, clip_indices, decode_clip
 
 VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "video"
@@ -64,9 +64,11 @@ def test_corrupt_video_is_refused() -> None:
         decode_clip(b"\x00" * 1000, 4)
 
 
-@given(total=st.integers(1, 500), t=st.integers(1, 32), s=st.integers(1, 8), seed=st.integers(0, 1000))
+@given(
+    total=st.integers(1, 500), t=st.integers(1, 32), s=st.integers(1, 8), seed=st.integers(0, 1000)
+)
 def test_clip_indices_are_in_range_and_strided(total: int, t: int, s: int, seed: int) -> None:
     idx = clip_indices(total, t, s, "random", random.Random(seed))
     assert len(idx) == t and all(0 <= i < total for i in idx)
     if (t - 1) * s + 1 <= total:
-        assert all(b - a == s for a, b in zip(idx, idx[1:], strict=False))
+        assert all(b - a == s for a, b in itertools.pairwise(idx))
