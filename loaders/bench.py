@@ -36,15 +36,17 @@ class BenchResult:
     samples: int
     samples_per_s: float
     first_batch_s: float
-    peak_rss_mb: float
+    peak_mem_mb: float
     wait_fraction: float
     device: str
 
 
 class _PeakRss:
-    """Samples the RSS of this process and its children in a thread."""
+    """Samples the memory of this process and its children in a thread: the sum of their PSS
+    (proportional set size: shared pages such as torch's libraries are split between the
+    processes sharing them, not counted once per worker) where the system reports it, else RSS."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.05) -> None:
         import psutil
 
         self.proc = psutil.Process()
@@ -184,7 +186,7 @@ def _measure(pipeline: str, batches: Iterable[Any], limit: int, device: str) -> 
         samples=samples,
         samples_per_s=samples / total if total > 0 else 0.0,
         first_batch_s=first,
-        peak_rss_mb=rss.peak / 2**20,
+        peak_mem_mb=rss.peak / 2**20,
         wait_fraction=waited / total if total > 0 else 0.0,
         device=device,
     )
@@ -241,17 +243,17 @@ def run_bench(
 
 def render(results: list[BenchResult]) -> str:
     lines = [
-        f"{'pipeline':<12} {'device':<6} {'samples/s':>10} {'first batch s':>14} {'peak RSS MB':>12} {'waiting':>8}",
+        f"{'pipeline':<12} {'device':<6} {'samples/s':>10} {'first batch s':>14} {'peak memory (PSS) MB':>12} {'waiting':>8}",
     ]
     for r in results:
         lines.append(
-            f"{r.pipeline:<12} {r.device:<6} {r.samples_per_s:>10.1f} {r.first_batch_s:>14.2f} {r.peak_rss_mb:>12.0f} {r.wait_fraction:>8.1%}"
+            f"{r.pipeline:<12} {r.device:<6} {r.samples_per_s:>10.1f} {r.first_batch_s:>14.2f} {r.peak_mem_mb:>12.0f} {r.wait_fraction:>8.1%}"
         )
     if len(results) == 2 and results[1].samples_per_s > 0:
         a, b = results
         lines.append(
             f"ratio visiondata/{b.pipeline}: throughput {a.samples_per_s / b.samples_per_s:.2f}x, "
-            f"peak RSS {a.peak_rss_mb / b.peak_rss_mb:.2f}x, first batch {a.first_batch_s / max(b.first_batch_s, 1e-9):.2f}x"
+            f"peak memory (PSS) {a.peak_mem_mb / b.peak_mem_mb:.2f}x, first batch {a.first_batch_s / max(b.first_batch_s, 1e-9):.2f}x"
         )
     return "\n".join(lines)
 

@@ -3,19 +3,32 @@
 Tensors of equal shape and dtype stack into one tensor (so uint8 CHW images of one size
 become ``B x C x H x W``); ints become an int64 tensor; anything else (images of different
 sizes, strings, JSON) stays a list in sample order. ``__key__`` is always a list of keys.
+Values wrapped in :class:`Ragged` (boxes, labels, keypoints: one tensor per sample with a
+per-sample length) always stay a list, even when the lengths happen to agree, so user code
+never sees padding or a type that depends on the batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["collate"]
+__all__ = ["Ragged", "collate"]
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Marks a per-sample value that must never be stacked across the batch."""
+
+    value: Any
 
 
 def _stack(values: list[Any]) -> Any:
     import torch
 
+    if values and any(isinstance(v, Ragged) for v in values):
+        return [v.value if isinstance(v, Ragged) else v for v in values]
     if values and all(isinstance(v, torch.Tensor) for v in values):
         first = values[0]
         if all(v.shape == first.shape and v.dtype == first.dtype for v in values):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import io
 import json
+import random
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .errors import DecodeError, LoaderOptionError, MissingFieldError, PickleRefusedError
 
-__all__ = ["BY_EXTENSION", "DECODERS", "PICKLE_DECODERS", "SampleDecoder"]
+__all__ = ["BY_EXTENSION", "DECODERS", "PICKLE_DECODERS", "SampleDecoder", "sample_rng"]
 
 DecodeFn = Callable[[bytes], Any]
 
@@ -126,6 +127,11 @@ DECODE_MODES = {
 }
 
 
+def sample_rng(seed: object, key: str, name: str) -> random.Random:
+    """A random generator for one sample and one use, from ``(seed, key, name)`` alone."""
+    return random.Random(f"{seed!r}/{key}/{name}")
+
+
 def default_decoder(ext: str) -> str:
     if ext in BY_EXTENSION:
         return BY_EXTENSION[ext]
@@ -177,7 +183,12 @@ class SampleDecoder:
             return d if isinstance(d, str) else None
         return "bytes" if self.mode == "none" else default_decoder(ext)
 
-    def __call__(self, shard: str, key: str, members: Mapping[str, bytes]) -> dict[str, Any]:
+    def __call__(
+        self, shard: str, key: str, members: Mapping[str, bytes], seed: object = None
+    ) -> dict[str, Any]:
+        """Decode one sample. A decoder function with ``takes_rng = True`` (the fused crops, the
+        clip sampler) also gets a ``random.Random`` seeded from ``(seed, key, field)``, so its
+        random choices are the same on every machine, worker count and resume."""
         if self.fields is not None:
             missing = [f for f in self.fields if f not in members]
             if missing:
@@ -203,7 +214,10 @@ class SampleDecoder:
                     )
                 fn = DECODERS[name][1]
             try:
-                out[ext] = fn(members[ext])
+                if getattr(fn, "takes_rng", False):
+                    out[ext] = fn(members[ext], sample_rng(seed, key, ext))  # type: ignore[call-arg]
+                else:
+                    out[ext] = fn(members[ext])
             except Exception as exc:
                 raise DecodeError(
                     shard, key, f"field {ext!r}: {type(exc).__name__}: {exc}"

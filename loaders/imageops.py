@@ -2,9 +2,10 @@
 
 The crop box is chosen from the header's size before any pixel is decoded; JPEGs are then
 decoded by libjpeg-turbo (simplejpeg) at the smallest DCT scale that still covers the crop at
-the output size, and only that region is resized. PNG, WebP, CMYK and anything simplejpeg
+the output size, and only that region is resized, by torch's uint8 antialiased bilinear
+resize (measured about 3x faster than Pillow's for 224 px crops of 300-500 px photos). PNG, WebP, CMYK and anything simplejpeg
 cannot take go through Pillow (with draft mode for JPEG). Output: uint8 HWC numpy arrays
-(``to_chw_tensor`` makes the CHW view). Masks and boxes follow the same crop.
+or, from the loader-facing ``__call__``, uint8 CHW tensors. Masks and boxes follow the same crop.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "crop_boxes",
     "crop_mask",
     "image_size",
+    "resize_crop",
     "to_chw_tensor",
 ]
 
@@ -103,21 +105,21 @@ def _decode_region(
     out_h: int,
     limit: int,
     fast: bool,
-) -> tuple[Image.Image, CropBox, tuple[int, int]]:
+) -> tuple[np.ndarray, CropBox, tuple[int, int]]:
     """Decode just enough of ``data`` for the crop ``choose(width, height)`` at the output size.
 
-    Returns the decoded (possibly DCT-reduced) image, the crop box in its coordinates and the
-    original size."""
+    Returns the decoded (possibly DCT-reduced) image as uint8 RGB (H, W, 3), the crop box in
+    its coordinates and the original size."""
     head = _jpeg_header(data)
     if head is not None and head[2] in ("RGB", "YCbCr", "Gray"):
-        width, height, colorspace = head
+        width, height, _ = head
         _check_pixels(width, height, limit)
         box = choose(width, height)
         r = reduction_for(box, out_w, out_h)
         try:
             arr = _sj.decode_jpeg(  # type: ignore[union-attr]
                 data,
-                colorspace="GRAY" if colorspace == "Gray" else "RGB",
+                colorspace="RGB",
                 fastdct=fast,
                 fastupsample=fast,
                 min_height=math.ceil(height / r),
@@ -126,8 +128,7 @@ def _decode_region(
             )
         except ValueError as exc:
             raise DecodeError(f"corrupt JPEG: {exc}") from None
-        img = Image.fromarray(arr[:, :, 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-        return img, box.scaled(img.width / width, img.height / height), (width, height)
+        return arr, box.scaled(arr.shape[1] / width, arr.shape[0] / height), (width, height)
     img = _open_pil(data, limit)
     width, height = img.size
     box = choose(width, height)
@@ -139,7 +140,8 @@ def _decode_region(
         img.load()
     except Exception as exc:
         raise DecodeError(f"corrupt {img.format or 'image'} data: {exc}") from None
-    return img, box.scaled(img.width / width, img.height / height), (width, height)
+    rgb = np.array(_to_rgb(img))  # writable: torch shares it
+    return rgb, box.scaled(rgb.shape[1] / width, rgb.shape[0] / height), (width, height)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -152,6 +154,33 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, I, CMYK (Pillow handles Adobe's inverted CMYK JPEGs)
 
 
+def resize_crop(arr: np.ndarray, box: CropBox, size: tuple[int, int]) -> Any:
+    """Crop ``box`` (rounded to whole pixels) out of an RGB (H, W, 3) array, resize it to
+    ``size`` (height, width) with antialiased bilinear filtering, flip it if the box says so,
+    and return a contiguous uint8 (3, H, W) tensor.
+
+    torch's uint8 antialiased resize does the work (about 3x faster than Pillow's here, and
+    within one grey level of it); the crop is a view, so only the box is read."""
+    import torch
+    import torch.nn.functional as F
+
+    height, width = arr.shape[:2]
+    left = min(max(round(box.left), 0), width - 1)
+    top = min(max(round(box.top), 0), height - 1)
+    right = max(min(round(box.left + box.width), width), left + 1)
+    bottom = max(min(round(box.top + box.height), height), top + 1)
+    view = torch.from_numpy(arr).permute(2, 0, 1)[:, top:bottom, left:right].unsqueeze(0)
+    if (bottom - top, right - left) == tuple(size):
+        out = view
+    else:
+        out = F.interpolate(
+            view, size=tuple(size), mode="bilinear", antialias=True, align_corners=False
+        )
+    if box.flip:
+        out = out.flip(3)
+    return out.squeeze(0).contiguous()
+
+
 @dataclass
 class _Fused:
     size: tuple[int, int]  # (height, width) of the output
@@ -162,27 +191,46 @@ class _Fused:
     def _choose(self, width: int, height: int, rng: random.Random) -> CropBox:
         raise NotImplementedError
 
-    def apply(self, data: bytes, rng: random.Random) -> tuple[np.ndarray, CropBox, tuple[int, int]]:
-        """Decode ``data`` and return (uint8 HWC array, crop box in source pixels, source size)."""
+    def run(self, data: bytes, rng: random.Random) -> tuple[Any, CropBox, tuple[int, int]]:
+        """Decode ``data``: (uint8 (3, H, W) tensor, crop box in source pixels, source size)."""
         out_h, out_w = self.size
         chosen: list[CropBox] = []
 
         def choose(w: int, h: int) -> CropBox:
-            chosen.append(self._choose(w, h, rng))
+            b = self._choose(w, h, rng)  # whole source pixels, so masks and boxes align exactly
+            chosen.append(
+                CropBox(
+                    round(b.left),
+                    round(b.top),
+                    max(1, round(b.width)),
+                    max(1, round(b.height)),
+                    b.flip,
+                )
+            )
             return chosen[-1]
 
-        img, box, src = _decode_region(data, choose, out_w, out_h, self.max_pixels, self.fast_dct)
-        out = _to_rgb(img).resize((out_w, out_h), Image.Resampling.BILINEAR, box=box.as_ltrb())
-        if box.flip:
-            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        for aug in self.augment:
-            out = aug(out, rng)
-            if out.mode != "RGB":
-                out = out.convert("RGB")
-        return np.array(out), chosen[0], src  # writable, so torch.from_numpy can share it
+        arr, box, src = _decode_region(data, choose, out_w, out_h, self.max_pixels, self.fast_dct)
+        out = resize_crop(arr, box, self.size)
+        if self.augment:
+            img = Image.fromarray(out.permute(1, 2, 0).numpy())
+            for aug in self.augment:
+                img = aug(img, rng)
+                if img.mode != "RGB":
+                    img = img.convert("RGB")
+            out = to_chw_tensor(np.array(img)).contiguous()
+        return out, chosen[0], src
 
-    def __call__(self, data: bytes, rng: random.Random | None = None) -> np.ndarray:
-        return self.apply(data, rng or random.Random())[0]
+    def apply(self, data: bytes, rng: random.Random) -> tuple[np.ndarray, CropBox, tuple[int, int]]:
+        """Like :meth:`run`, with the image as a uint8 (H, W, 3) array."""
+        out, box, src = self.run(data, rng)
+        return out.permute(1, 2, 0).numpy(), box, src
+
+    #: the loader passes a per-sample ``random.Random`` (seeded by seed, epoch and key)
+    takes_rng = True
+
+    def __call__(self, data: bytes, rng: random.Random | None = None) -> Any:
+        """Decode and crop ``data`` into a uint8 CHW tensor (the loader's per-field decoder)."""
+        return self.run(data, rng or random.Random())[0]
 
 
 @dataclass

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from .collate import collate
-from .decode import SampleDecoder
+from .decode import SampleDecoder, sample_rng
 from .errors import BadSampleError
+from .memory import release_free_memory
 from .mixing import SourceCounts, epoch_sequence
 from .partition import rank_span, worker_span
 from .reader import SampleReader
@@ -141,10 +142,14 @@ class WorkerStream:
                         if isinstance(item, BadSampleError):
                             raise item
                         key = entry.key(int(ids[need] - starts[s]))
-                        sample = plan.decoder(entry.name, key, item)
+                        sample = plan.decoder(entry.name, key, item, (plan.seed, self.epoch))
                         if plan.transform is not None:
                             try:
-                                sample = plan.transform(sample)
+                                if getattr(plan.transform, "takes_rng", False):
+                                    rng = sample_rng((plan.seed, self.epoch), key, "transform")
+                                    sample = plan.transform(sample, rng)  # type: ignore[call-arg]
+                                else:
+                                    sample = plan.transform(sample)
                             except Exception as exc:
                                 raise BadSampleError(
                                     entry.name,
@@ -159,6 +164,7 @@ class WorkerStream:
                             raise
                         bad.append((exc.shard, exc.key, exc.reason))
                 yield self._batch(samples, bad, sent)
+                release_free_memory()  # the shuffle buffer's churn fragments the heap
         finally:
             reader.close()
 

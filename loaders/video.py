@@ -152,15 +152,22 @@ def decode_frame_folder(
 
 @dataclass(frozen=True)
 class ClipSampler:
-    """A picklable clip decoder for the loader: ``ClipSampler(16, 2)(bytes, rng)``."""
+    """The loader's decoder for a video field: ``decode={"mp4": ClipSampler(16, 2)}`` gives
+    uint8 (T, C, H, W) tensors. Also takes a list of encoded frames (frame-folder samples)."""
 
     num_frames: int = 16
     stride: int = 1
     start: Start = "random"
+    #: the loader passes a per-sample ``random.Random`` (seeded by seed, epoch and key)
+    takes_rng = True
 
-    def __call__(
-        self, data: bytes | Sequence[bytes], rng: random.Random | None = None
-    ) -> np.ndarray:
+    def array(self, data: bytes | Sequence[bytes], rng: random.Random | None = None) -> np.ndarray:
+        """The clip as a uint8 (T, H, W, 3) array."""
         if isinstance(data, bytes | bytearray | memoryview):
             return decode_clip(bytes(data), self.num_frames, self.stride, self.start, rng)
         return decode_frame_folder(data, self.num_frames, self.stride, self.start, rng)
+
+    def __call__(self, data: bytes | Sequence[bytes], rng: random.Random | None = None) -> Any:
+        import torch
+
+        return torch.from_numpy(self.array(data, rng)).permute(0, 3, 1, 2)

@@ -56,7 +56,8 @@ def test_short_video_repeats_its_last_frame() -> None:
 def test_frame_folder_sample() -> None:
     sampler = ClipSampler(num_frames=4, stride=3, start=0)
     clip = sampler([p.read_bytes() for p in FRAMES])
-    assert clip.shape == (4, 180, 320, 3)
+    assert tuple(clip.shape) == (4, 3, 180, 320)
+    assert sampler.array([p.read_bytes() for p in FRAMES]).shape == (4, 180, 320, 3)
 
 
 def test_corrupt_video_is_refused() -> None:
