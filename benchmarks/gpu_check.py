@@ -1,0 +1,140 @@
+"""The prepared GPU check (issue 7): run once on a machine with a CUDA GPU, in one go.
+
+    python benchmarks/gpu_check.py [--count 2000] [--workers 8] [--batches 60]
+    python benchmarks/gpu_check.py --dry-run    # the same steps on the CPU, to test the script
+
+1. Correctness: the same Loader batches through DevicePrefetcher on "cpu" and on "cuda" must be
+   bit-identical after the on-device uint8 -> float normalization.
+2. Overlap: samples/s of the loader delivering to host memory vs to the GPU through the pinned
+   ring and side stream (floor: within 10%), and, with a fake training step on the GPU, the
+   time of step + data together vs the step alone (the copy should hide behind compute).
+Prints one JSON line with every figure at the end; exits 1 if a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from photos import make_imagefolder
+from visiondata.loaders import Loader
+from visiondata.loaders.convert import convert
+from visiondata.loaders.device import DevicePrefetcher
+from visiondata.loaders.imageops import RandomResizedCrop
+
+
+def make_loader(shards: Path, workers: int, seed: int = 0) -> Loader:
+    return Loader(
+        shards,
+        batch_size=64,
+        num_workers=workers,
+        seed=seed,
+        fields=["jpg", "cls"],
+        decode={"jpg": RandomResizedCrop((224, 224)), "cls": "cls"},
+        drop_last=True,
+    )
+
+
+def rate(batches: object, limit: int, device: str, step: object = None) -> float:
+    samples = 0
+    t0 = time.perf_counter()
+    for n, batch in enumerate(batches):  # type: ignore[call-overload]
+        if n > limit:
+            break
+        if n == 1:  # time from the second batch on
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            samples = 0
+        if step is not None:
+            step(batch["jpg"])  # type: ignore[operator]
+        samples += len(batch["cls"])
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return samples / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--batches", type=int, default=60)
+    ap.add_argument("--dry-run", action="store_true", help="use the CPU (tests the script itself)")
+    args = ap.parse_args()
+    device = "cpu" if args.dry_run else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device: run with --dry-run to test the script on the CPU")
+        return 2
+    figures: dict[str, object] = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    }
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        src, shards = Path(tmp) / "src", Path(tmp) / "shards"
+        make_imagefolder(src, args.count)
+        convert("imagefolder", src, shards, split="train", shard_size="50MB")
+
+        # 1. bit-identical batches: CPU normalization vs GPU normalization
+        cpu = DevicePrefetcher(make_loader(shards, 2), device="cpu")
+        dev = DevicePrefetcher(make_loader(shards, 2), device=device)
+        same = 0
+        for i, (a, b) in enumerate(zip(cpu, dev, strict=False)):
+            if i >= 5:
+                break
+            assert a["__key__"] == b["__key__"]
+            same += int(
+                torch.equal(a["jpg"], b["jpg"].cpu()) and torch.equal(a["cls"], b["cls"].cpu())
+            )
+        figures["bit_identical_batches"] = f"{same}/5"
+        ok &= same == 5
+
+        # 2. throughput to host memory vs to the device, same loader settings
+        host = rate(make_loader(shards, args.workers), args.batches, "cpu")
+        to_dev = rate(
+            DevicePrefetcher(make_loader(shards, args.workers), device=device), args.batches, device
+        )
+        figures["samples_per_s_to_host"] = round(host, 1)
+        figures["samples_per_s_to_device"] = round(to_dev, 1)
+        figures["device_over_host"] = round(to_dev / host, 3)
+        ok &= to_dev >= 0.9 * host
+
+        # 3. overlap with a fake training step on the device
+        weight = torch.randn(3 * 224 * 224 // 64, 4096, device=device)
+
+        def step(x: torch.Tensor) -> None:
+            y = x.reshape(x.shape[0] * 64, -1) @ weight
+            for _ in range(4):
+                y = torch.tanh(y) @ weight.T @ weight
+
+        fake = torch.zeros(64, 3, 224, 224, device=device)
+        t0 = time.perf_counter()
+        for _ in range(20):
+            step(fake)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        step_only = 20 * 64 / (time.perf_counter() - t0)
+        with_data = rate(
+            DevicePrefetcher(make_loader(shards, args.workers), device=device),
+            args.batches,
+            device,
+            step,
+        )
+        figures["samples_per_s_step_only"] = round(step_only, 1)
+        figures["samples_per_s_step_with_data"] = round(with_data, 1)
+        figures["expected_if_hidden"] = round(min(step_only, to_dev), 1)
+    print(json.dumps(figures))
+    print("gpu check:", "passed" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
