@@ -411,6 +411,15 @@ def load_json_file(path: Path, where: str) -> Any:
         raise ConversionError(f"{where}: not valid JSON: {exc}") from None
 
 
+def class_folders(root: Path, src: object, expected: str) -> list[str]:
+    """The sorted class folder names under ``root`` (hidden ones ignored); ``expected`` says
+    the layout in the error when there is none."""
+    names = [e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")]
+    if not names:
+        raise ConversionError(f"{src}: no class folders found (expected {expected})")
+    return sorted(names)
+
+
 def choose_classes(found: list[str], existing: list[str] | None) -> list[str]:
     """Class names for a split: the existing manifest's list when it already holds every
     class found (so indices agree across splits), else the sorted names found."""

@@ -26,11 +26,12 @@ from .base import (
     check_inside,
     check_video,
     choose_classes,
+    class_folders,
     make_key,
     read_file,
     source_ext,
 )
-from .errors import ConversionError, ItemError
+from .errors import ItemError
 
 __all__ = ["VideoConverter"]
 
@@ -44,12 +45,7 @@ class VideoConverter(Converter):
     }
 
     def _class_dirs(self) -> list[str]:
-        names = [e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")]
-        if not names:
-            raise ConversionError(
-                f"{self.src}: no class folders found (expected SRC/class/clip.mp4 or SRC/class/clip/)"
-            )
-        return sorted(names)
+        return class_folders(self.root, self.src, "SRC/class/clip.mp4 or SRC/class/clip/")
 
     def use_classes(self, existing: list[str] | None) -> None:
         self.classes = choose_classes(self._class_dirs(), existing)
