@@ -73,7 +73,7 @@ def time_convert(src: Path, out: Path, verify: str) -> float:
 
 
 def time_writer_only(src: Path, dest: Path) -> float:
-    """The shared ShardWriter alone (sha256 + fsync included) on bytes already in memory."""
+    """The shared ShardWriter alone (sha256 on its helper thread included) on bytes already in memory."""
     from visiondata.loaders.tarwriter import ShardWriter
 
     files = sorted(src.rglob("*.jpg"))
