@@ -15,7 +15,7 @@ __all__ = ["register"]
 def register(groups: Any) -> None:
     p = groups.add_parser(
         "bench",
-        help="measure loader throughput, first-batch time, peak RSS (optionally against webdataset)",
+        help="measure loader throughput, first-batch time, peak memory (optionally against webdataset)",
         description="Benchmark the visiondata pipeline on a shard set written by `visiondata convert`.",
     )
     p.add_argument("source", help="directory holding manifest.json")
