@@ -1,10 +1,11 @@
 """``visiondata bench``: throughput of the visiondata pipeline against plain webdataset.
 
 Each pipeline runs in its own subprocess, so its peak memory (the process and its workers,
-sampled every 20 ms) is its own. Both do the same work: read the shards, decode the JPEG,
+sampled every 50 ms) is its own. Both do the same work: read the shards, decode the JPEG,
 RandomResizedCrop + horizontal flip to ``crop`` x ``crop``, uint8 CHW batches, then hand the
 batch to ``device``. Reported: samples/s after the first batch, time to the first batch, peak
-memory (the PSS of the process and its workers, summed), and the share of wall time the consumer waited for data.
+memory (the PSS of the process and its workers, summed), and the share of wall time the
+consumer waited for data.
 """
 
 from __future__ import annotations
