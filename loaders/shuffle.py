@@ -5,8 +5,9 @@ the integers that name the stream), whose values numpy keeps stable across versi
 machines; draws are mapped to ranges here rather than by numpy's distribution methods, which
 numpy may change. So the same seed and epoch give the same order on any machine.
 
-The buffer shuffle is the classic streaming one (fill a buffer of ``buffer_size``, then emit
-a random buffered item and put the next input in its place), but simulated on positions
+The buffer shuffle is the classic streaming one (fill a buffer, then emit a random buffered
+item and put the next input in its place; the buffer starts at ``INITIAL_BUFFER`` samples and
+grows by one per output up to ``buffer_size``), but simulated on positions
 only: :func:`buffer_permutation` returns ``perm`` with ``perm[out] = input``. The property
 ``perm[out] <= out + buffer_size - 1`` bounds how far the reader must read ahead, so the
 reader holds at most ``buffer_size`` undecoded samples, and resuming at output position ``k``
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["buffer_permutation", "draws", "permutation", "resume_start"]
+__all__ = ["INITIAL_BUFFER", "buffer_permutation", "draws", "permutation", "resume_start"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -46,20 +47,38 @@ def permutation(n: int, key: Sequence[int]) -> IntArray:
     return out
 
 
-def buffer_permutation(n: int, buffer_size: int, key: Sequence[int]) -> IntArray:
+#: the buffer starts emitting once it holds this many samples, then grows by one sample per
+#: output until it reaches ``buffer_size`` (as webdataset's shuffle does): the first batch
+#: comes sooner and a worker's memory climbs to the full buffer instead of starting there.
+INITIAL_BUFFER = 100
+
+
+def buffer_permutation(
+    n: int, buffer_size: int, key: Sequence[int], initial: int = INITIAL_BUFFER
+) -> IntArray:
     """Order of a buffered shuffle of ``n`` inputs: ``perm[out] = input``.
 
+    The buffer fills to ``min(initial, buffer_size)``, then each output takes a random buffered
+    item and puts the next input in its place; while the buffer is below ``buffer_size`` every
+    other input is added without an output, so it grows by one per output.
     ``buffer_size <= 1`` keeps the input order.
     """
     if buffer_size <= 1 or n <= 1:
         return np.arange(n, dtype=np.int64)
+    start = max(1, min(initial, buffer_size))
     raw = draws(key, n).tolist()
     out: list[int] = []
     buf: list[int] = []
+    grow = True
     for i in range(n):
-        if len(buf) < buffer_size:
+        if len(buf) < start:
             buf.append(i)
             continue
+        if len(buf) < buffer_size and grow:
+            buf.append(i)
+            grow = False
+            continue
+        grow = True
         j = _below(raw[len(out)], len(buf))
         out.append(buf[j])
         buf[j] = i
