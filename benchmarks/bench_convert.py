@@ -114,7 +114,9 @@ def main() -> int:
             f"convert (verify=header, default): {bc:.3f} s  ({args.count / bc:.0f} samples/s)  ratio {bc / bt:.2f}x"
         )
         print(f"convert (verify=none)           : {bn:.3f} s  ratio {bn / bt:.2f}x")
-        print(f"ShardWriter alone, bytes in RAM (sha256 on a helper thread): {bw:.3f} s  ratio {bw / bt:.2f}x")
+        print(
+            f"ShardWriter alone, bytes in RAM (sha256 on a helper thread): {bw:.3f} s  ratio {bw / bt:.2f}x"
+        )
         ok = bc <= 2 * bt
         print(f"floor convert <= 2x tar: {'met' if ok else 'MISSED'}")
         return 0 if ok else 1
