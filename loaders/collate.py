@@ -24,6 +24,21 @@ class Ragged:
     value: Any
 
 
+def _stack_tensors(values: list[Any]) -> Any:
+    """Stack equal tensors; in a DataLoader worker, straight into shared memory (as torch's
+    default_collate does), so the batch is not built privately and then copied to be sent."""
+    import torch
+    from torch.utils.data import get_worker_info
+
+    first = values[0]
+    if get_worker_info() is None or first.device.type != "cpu":
+        return torch.stack(values)
+    numel = sum(v.numel() for v in values)
+    storage = first._typed_storage()._new_shared(numel, device=first.device)
+    out = first.new(storage).resize_(len(values), *first.shape)
+    return torch.stack(values, out=out)
+
+
 def _stack(values: list[Any]) -> Any:
     import torch
 
@@ -32,7 +47,7 @@ def _stack(values: list[Any]) -> Any:
     if values and all(isinstance(v, torch.Tensor) for v in values):
         first = values[0]
         if all(v.shape == first.shape and v.dtype == first.dtype for v in values):
-            return torch.stack(values)
+            return _stack_tensors(values)
         return values
     if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return torch.tensor(values, dtype=torch.int64)
