@@ -134,9 +134,11 @@ class DevicePrefetcher:
             with torch.cuda.stream(side):
                 moved: dict[str, Any] = {}
                 for k, v in batch.items():
+                    # only this batch's tensors: a slot keeps buffers of fields that were tensors
+                    # in earlier batches (images of one size) and may be lists now (mixed sizes)
                     moved[k] = (
                         slot.buffers[k].to(self.device, non_blocking=True)
-                        if k in slot.buffers
+                        if isinstance(v, torch.Tensor)
                         else v
                     )
                 slot.copied = torch.cuda.Event()  # type: ignore[no-untyped-call]

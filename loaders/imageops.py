@@ -27,13 +27,12 @@ __all__ = [
     "MAX_PIXELS",
     "CenterCrop",
     "ColorJitter",
-    "DecodeError",
     "GaussianBlur",
+    "ImageDecodeError",
     "RandomGrayscale",
     "RandomResizedCrop",
     "crop_boxes",
     "crop_mask",
-    "image_size",
     "resize_crop",
     "to_chw_tensor",
 ]
@@ -49,13 +48,16 @@ except ImportError:  # pragma: no cover - simplejpeg is part of the loaders extr
     _sj = None
 
 
-class DecodeError(ValueError):
-    """Encoded image bytes could not be decoded (corrupt, unsupported, too large)."""
+class ImageDecodeError(ValueError):
+    """Encoded image bytes could not be decoded (corrupt, unsupported, too large).
+
+    Inside the loader it becomes the sample's :class:`~visiondata.loaders.errors.DecodeError`,
+    which names the shard and key."""
 
 
 def _check_pixels(width: int, height: int, limit: int) -> None:
     if width * height > limit:
-        raise DecodeError(
+        raise ImageDecodeError(
             f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} (decompression bomb?)"
         )
 
@@ -71,18 +73,6 @@ def _jpeg_header(data: bytes) -> tuple[int, int, str] | None:
     return int(width), int(height), str(colorspace)
 
 
-def image_size(data: bytes) -> tuple[int, int]:
-    """(width, height) read from the header only."""
-    head = _jpeg_header(data)
-    if head is not None:
-        return head[0], head[1]
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.size
-    except Exception as exc:
-        raise DecodeError(f"not a readable image: {exc}") from None
-
-
 def _open_pil(data: bytes, limit: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -90,12 +80,12 @@ def _open_pil(data: bytes, limit: int) -> Image.Image:
             img = Image.open(io.BytesIO(data))
             _check_pixels(*img.size, limit)
             return img
-    except DecodeError:
+    except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError(f"refused as a decompression bomb: {exc}") from None
+        raise ImageDecodeError(f"refused as a decompression bomb: {exc}") from None
     except Exception as exc:
-        raise DecodeError(f"not a readable image: {exc}") from None
+        raise ImageDecodeError(f"not a readable image: {exc}") from None
 
 
 def _decode_region(
@@ -127,7 +117,7 @@ def _decode_region(
                 min_factor=1,
             )
         except ValueError as exc:
-            raise DecodeError(f"corrupt JPEG: {exc}") from None
+            raise ImageDecodeError(f"corrupt JPEG: {exc}") from None
         return arr, box.scaled(arr.shape[1] / width, arr.shape[0] / height), (width, height)
     img = _open_pil(data, limit)
     width, height = img.size
@@ -139,7 +129,7 @@ def _decode_region(
     try:
         img.load()
     except Exception as exc:
-        raise DecodeError(f"corrupt {img.format or 'image'} data: {exc}") from None
+        raise ImageDecodeError(f"corrupt {img.format or 'image'} data: {exc}") from None
     rgb = np.array(_to_rgb(img))  # writable: torch shares it
     return rgb, box.scaled(rgb.shape[1] / width, rgb.shape[0] / height), (width, height)
 
@@ -331,7 +321,7 @@ def crop_mask(
     """Apply the image's crop to a segmentation-mask PNG: nearest-neighbour, integer labels kept."""
     img = _open_pil(data, MAX_PIXELS)
     if img.mode not in ("L", "P", "I", "I;16"):
-        raise DecodeError(
+        raise ImageDecodeError(
             f"mask must be a single-channel PNG (L, P, I or I;16), got mode {img.mode}"
         )
     if img.mode == "I;16":

@@ -20,8 +20,8 @@ from visiondata.loaders.cropbox import (
 from visiondata.loaders.imageops import (
     CenterCrop,
     ColorJitter,
-    DecodeError,
     GaussianBlur,
+    ImageDecodeError,
     RandomGrayscale,
     RandomResizedCrop,
     crop_boxes,
@@ -106,12 +106,12 @@ def test_center_crop_is_deterministic_and_centred() -> None:
 
 def test_corrupt_and_bomb_images_are_refused() -> None:
     data = COCO[0].read_bytes()
-    with pytest.raises(DecodeError, match=r"corrupt JPEG|not a readable image"):
+    with pytest.raises(ImageDecodeError, match=r"corrupt JPEG|not a readable image"):
         RandomResizedCrop((64, 64))(data[: len(data) // 3] + b"\x00" * 100, random.Random(0))
-    with pytest.raises(DecodeError, match="not a readable image"):
+    with pytest.raises(ImageDecodeError, match="not a readable image"):
         CenterCrop((64, 64))(b"definitely not an image")
     huge = _encode(Image.new("L", (12000, 12000)), "PNG")
-    with pytest.raises(DecodeError, match="decompression bomb"):
+    with pytest.raises(ImageDecodeError, match="decompression bomb"):
         CenterCrop((64, 64), max_pixels=50_000_000)(huge)
 
 
