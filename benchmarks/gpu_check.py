@@ -6,7 +6,8 @@
 1. Correctness: the same Loader batches through DevicePrefetcher on "cpu" and on "cuda" must be
    bit-identical after the on-device uint8 -> float normalization.
 2. Overlap: samples/s of the loader delivering to host memory vs to the GPU through the pinned
-   ring and side stream (floor: within 10%), and, with a fake training step on the GPU, the
+   ring and side stream (floors: within 10%, and no slower than the CPU path, which
+   normalizes on the host), and, with a fake training step on the GPU, the
    time of step + data together vs the step alone (the copy should hide behind compute).
 Prints one JSON line with every figure at the end; exits 1 if a check fails.
 """
@@ -97,15 +98,34 @@ def main() -> int:
         figures["bit_identical_batches"] = f"{same}/5"
         ok &= same == 5
 
-        # 2. throughput to host memory vs to the device, same loader settings
-        host = rate(make_loader(shards, args.workers), args.batches, "cpu")
-        to_dev = rate(
-            DevicePrefetcher(make_loader(shards, args.workers), device=device), args.batches, device
-        )
+        # 2. throughput to host memory vs to the device, same loader settings, alternated and
+        # best of two (shared machines are noisy); the CPU path normalizes on the host
+        host = to_dev = cpu_path = 0.0
+        for _ in range(2):
+            host = max(host, rate(make_loader(shards, args.workers), args.batches, "cpu"))
+            to_dev = max(
+                to_dev,
+                rate(
+                    DevicePrefetcher(make_loader(shards, args.workers), device=device),
+                    args.batches,
+                    device,
+                ),
+            )
+            cpu_path = max(
+                cpu_path,
+                rate(
+                    DevicePrefetcher(make_loader(shards, args.workers), device="cpu"),
+                    args.batches,
+                    "cpu",
+                ),
+            )
         figures["samples_per_s_to_host"] = round(host, 1)
         figures["samples_per_s_to_device"] = round(to_dev, 1)
+        figures["samples_per_s_cpu_path"] = round(cpu_path, 1)
         figures["device_over_host"] = round(to_dev / host, 3)
-        ok &= to_dev >= 0.9 * host
+        figures["device_over_cpu_path"] = round(to_dev / cpu_path, 3)
+        if device == "cuda":  # the floors mean nothing when "device" is the CPU itself
+            ok &= to_dev >= 0.9 * host and to_dev >= cpu_path
 
         # 3. overlap with a fake training step on the device
         weight = torch.randn(3 * 224 * 224 // 64, 4096, device=device)
@@ -132,7 +152,10 @@ def main() -> int:
         figures["samples_per_s_step_with_data"] = round(with_data, 1)
         figures["expected_if_hidden"] = round(min(step_only, to_dev), 1)
     print(json.dumps(figures))
-    print("gpu check:", "passed" if ok else "FAILED")
+    verdict = "passed" if ok else "FAILED"
+    if device == "cpu":
+        verdict += " (dry run: correctness only; the throughput floors are judged on a GPU)"
+    print("gpu check:", verdict)
     return 0 if ok else 1
 
 

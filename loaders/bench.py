@@ -1,11 +1,12 @@
 """``visiondata bench``: throughput of the visiondata pipeline against plain webdataset.
 
 Each pipeline runs in its own subprocess, so its peak memory (the process and its workers,
-sampled every 50 ms) is its own. Both do the same work: read the shards, decode the JPEG,
+sampled every 100 ms) is its own. Both do the same work: read the shards, decode the JPEG,
 RandomResizedCrop + horizontal flip to ``crop`` x ``crop``, uint8 CHW batches, then hand the
 batch to ``device``. Reported: samples/s after the first batch, time to the first batch, peak
-memory (the PSS of the process and its workers, summed), and the share of wall time the
-consumer waited for data.
+memory of the process and its workers (the sum of their RSS, which counts the libraries they
+share once per process, and the sum of their PSS, which splits shared pages between the
+processes sharing them), and the share of wall time the consumer waited for data.
 """
 
 from __future__ import annotations
@@ -37,47 +38,52 @@ class BenchResult:
     samples: int
     samples_per_s: float
     first_batch_s: float
-    peak_mem_mb: float
+    peak_rss_mb: float
+    peak_pss_mb: float
     wait_fraction: float
     device: str
 
 
-class _PeakRss:
-    """Samples the memory of this process and its children in a thread: the sum of their PSS
-    (proportional set size: shared pages such as torch's libraries are split between the
-    processes sharing them, not counted once per worker) where the system reports it, else RSS."""
+class _PeakMemory:
+    """Samples the memory of this process and its children in a thread: peaks of the sum of
+    their RSS and of the sum of their PSS (proportional set size: shared pages such as torch's
+    libraries are split between the processes sharing them). Where the system reports no PSS,
+    RSS stands in for it."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.1) -> None:
         import psutil
 
         self.proc = psutil.Process()
         self.interval = interval
-        self.peak = 0
+        self.rss = 0
+        self.pss = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
+    def _sample(self) -> None:
         import psutil
 
-        total = 0
+        rss = pss = 0
         for p in [self.proc, *self.proc.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        return total
+                info = p.memory_full_info()
+                rss += info.rss
+                pss += getattr(info, "pss", info.rss)
+        self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self._sample()
             time.sleep(self.interval)
 
-    def __enter__(self) -> _PeakRss:
+    def __enter__(self) -> _PeakMemory:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._sample())
+        self._sample()
 
 
 def _shard_urls(source: str, split: str) -> list[str]:
@@ -162,7 +168,7 @@ def _measure(pipeline: str, batches: Iterable[Any], limit: int, device: str) -> 
     first = 0.0
     it: Iterator[Any] = iter(batches)
     steady_start = start
-    with _PeakRss() as rss:
+    with _PeakMemory() as mem:
         while n < limit:
             t0 = time.perf_counter()
             try:
@@ -187,7 +193,8 @@ def _measure(pipeline: str, batches: Iterable[Any], limit: int, device: str) -> 
         samples=samples,
         samples_per_s=samples / total if total > 0 else 0.0,
         first_batch_s=first,
-        peak_mem_mb=rss.peak / 2**20,
+        peak_rss_mb=mem.rss / 2**20,
+        peak_pss_mb=mem.pss / 2**20,
         wait_fraction=waited / total if total > 0 else 0.0,
         device=device,
     )
@@ -244,17 +251,20 @@ def run_bench(
 
 def render(results: list[BenchResult]) -> str:
     lines = [
-        f"{'pipeline':<12} {'device':<6} {'samples/s':>10} {'first batch s':>14} {'peak memory (PSS) MB':>12} {'waiting':>8}",
+        f"{'pipeline':<12} {'device':<6} {'samples/s':>10} {'first batch s':>14} "
+        f"{'peak RSS MB':>12} {'peak PSS MB':>12} {'waiting':>8}",
     ]
     for r in results:
         lines.append(
-            f"{r.pipeline:<12} {r.device:<6} {r.samples_per_s:>10.1f} {r.first_batch_s:>14.2f} {r.peak_mem_mb:>12.0f} {r.wait_fraction:>8.1%}"
+            f"{r.pipeline:<12} {r.device:<6} {r.samples_per_s:>10.1f} {r.first_batch_s:>14.2f} "
+            f"{r.peak_rss_mb:>12.0f} {r.peak_pss_mb:>12.0f} {r.wait_fraction:>8.1%}"
         )
     if len(results) == 2 and results[1].samples_per_s > 0:
         a, b = results
         lines.append(
             f"ratio visiondata/{b.pipeline}: throughput {a.samples_per_s / b.samples_per_s:.2f}x, "
-            f"peak memory (PSS) {a.peak_mem_mb / b.peak_mem_mb:.2f}x, first batch {a.first_batch_s / max(b.first_batch_s, 1e-9):.2f}x"
+            f"peak RSS {a.peak_rss_mb / b.peak_rss_mb:.2f}x, peak PSS {a.peak_pss_mb / b.peak_pss_mb:.2f}x, "
+            f"first batch {a.first_batch_s / max(b.first_batch_s, 1e-9):.2f}x"
         )
     return "\n".join(lines)
 

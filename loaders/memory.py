@@ -1,11 +1,13 @@
-"""Keep a worker's heap from fragmenting under the shuffle buffer's churn.
+"""Keep a worker's heap from fragmenting under a shuffle buffer of bytes.
 
-The shuffle buffer holds up to ``buffer_size`` undecoded samples of tens of kilobytes each and
-replaces them constantly, while decoding allocates and frees large arrays in between. glibc's
-heap fragments under that pattern and keeps the freed pages: a worker holding 1000 JPEGs of
-54 kB was measured at about twice that in private memory. ``release_free_memory`` asks glibc
-(``malloc_trim``) to hand the free pages back; the loader calls it once per batch, which costs
-well under a millisecond against tens of milliseconds of decoding. Elsewhere a no-op.
+A shuffle buffer of bytes (samples from remote shards read without a cache) holds up to
+``buffer_size`` undecoded samples of tens of kilobytes each and replaces them constantly, while
+decoding allocates and frees large arrays in between. glibc's heap fragments under that pattern
+and keeps the freed pages: a worker holding 1000 JPEGs of 54 kB was measured at about twice that
+in private memory. ``release_free_memory`` asks glibc (``malloc_trim``) to hand the free pages
+back; the loader calls it once per batch when the reader returned such bytes. Samples of local
+shards are buffered as positions (:class:`~.reader.Span`), which leaves nothing to trim; trimming
+there anyway was measured to cost about 8% of the throughput. Elsewhere than glibc a no-op.
 (Lowering glibc's mmap threshold instead was measured to cost a third of the throughput:
 every decoded image then pays for fresh, zeroed pages.)
 """

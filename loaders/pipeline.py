@@ -26,7 +26,7 @@ from .errors import BadSampleError
 from .memory import release_free_memory
 from .mixing import SourceCounts, epoch_sequence
 from .partition import rank_span, worker_span
-from .reader import SampleReader
+from .reader import SampleReader, Span
 from .remote import Counters, RemoteOptions
 from .shuffle import IntArray, buffer_permutation, resume_start
 from .sources import ShardEntry
@@ -55,6 +55,7 @@ class Plan:
     on_error: str
     verify: bool
     remote: RemoteOptions = field(default_factory=RemoteOptions)
+    spans: bool = True  # buffer local samples as positions (reader.Span), not bytes
 
     @property
     def shard_starts(self) -> IntArray:
@@ -118,8 +119,10 @@ class WorkerStream:
         next_in = resume_start(perm, out_start)
         starts = plan.shard_starts
         shard_of = np.searchsorted(starts, ids, side="right") - 1
-        reader = SampleReader(plan.shards, plan.remote, self.counters, verify=plan.verify)
-        stash: dict[int, dict[str, bytes] | BadSampleError] = {}
+        reader = SampleReader(
+            plan.shards, plan.remote, self.counters, verify=plan.verify, spans=plan.spans
+        )
+        stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
         sent = Counters()
         try:
             for b in range(self.start_batch, len(sizes)):
@@ -141,8 +144,10 @@ class WorkerStream:
                     try:
                         if isinstance(item, BadSampleError):
                             raise item
-                        key = entry.key(int(ids[need] - starts[s]))
-                        sample = plan.decoder(entry.name, key, item, (plan.seed, self.epoch))
+                        index = int(ids[need] - starts[s])
+                        key = entry.key(index)
+                        raw = reader.load(s, index, item)
+                        sample = plan.decoder(entry.name, key, raw, (plan.seed, self.epoch))
                         if plan.transform is not None:
                             try:
                                 if getattr(plan.transform, "takes_rng", False):
@@ -164,7 +169,9 @@ class WorkerStream:
                             raise
                         bad.append((exc.shard, exc.key, exc.reason))
                 yield self._batch(samples, bad, sent)
-                release_free_memory()  # the shuffle buffer's churn fragments the heap
+                if reader.large_bytes:  # a buffer of bytes (remote shards) fragments the heap
+                    reader.large_bytes = 0
+                    release_free_memory()
         finally:
             reader.close()
 

@@ -6,6 +6,14 @@ cursor that read its shard from byte 0 to the end checks the size and sha256 aga
 manifest (:class:`~.errors.ChecksumError`, always fatal). When a shard ends early, every
 sample before the break is returned and the break is reported as
 :class:`~.errors.TruncatedShardError` for each sample after it.
+
+The shuffle buffer holds samples read ahead of their turn. From a local, uncompressed shard a
+sample's larger members are kept as :class:`Span` (an open file, an offset and a size) rather
+than as bytes: the streaming pass still reads and checks every byte, and :meth:`SampleReader.load`
+reads the member again with ``pread`` when the sample is decoded, from the page cache it was
+just read through. A worker's buffer of 1000 JPEGs then costs kilobytes instead of tens of
+megabytes. The span keeps its own descriptor open, so a shard replaced by rename while its
+samples wait is still read from the file that was checked; shards must not be rewritten in place.
 """
 
 from __future__ import annotations
@@ -13,18 +21,51 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from .errors import ChecksumError, TarFormatError, TruncatedShardError
-from .remote import Counters, RemoteOptions, open_range
+from .remote import Counters, LocalRange, RemoteOptions, open_range
 from .sources import ShardEntry
 from .tarstream import BadHeader, TarStream, Truncated, split_name
 
-__all__ = ["SampleReader"]
+__all__ = ["SampleReader", "Span"]
 
 _READ_THROUGH = 16  # samples; a bigger forward jump reopens at the offset instead
+SPAN_MIN_BYTES = 4096  # smaller members (labels, metadata) are kept as bytes
+_CAN_PREAD = hasattr(os, "pread")
+
+
+class _OpenFile:
+    """A read-only descriptor shared by the spans into one shard; closed with the last of them."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    def __del__(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+
+class Span:
+    """``size`` bytes at ``offset`` of a local shard, read when the sample is decoded."""
+
+    __slots__ = ("file", "offset", "size")
+
+    def __init__(self, file: _OpenFile, offset: int, size: int) -> None:
+        self.file, self.offset, self.size = file, offset, size
+
+    def read(self) -> bytes:
+        return os.pread(self.file.fd, self.size, self.offset)
+
+    def __repr__(self) -> str:
+        return f"Span({self.file.path!r}, offset={self.offset}, size={self.size})"
 
 
 class _Hashing(io.RawIOBase):
@@ -48,7 +89,9 @@ class _Hashing(io.RawIOBase):
 
 
 class _Cursor:
-    def __init__(self, entry: ShardEntry, index: int, opts: RemoteOptions, c: Counters) -> None:
+    def __init__(
+        self, entry: ShardEntry, index: int, opts: RemoteOptions, c: Counters, spans: bool
+    ) -> None:
         self.entry = entry
         self.next = index
         start = 0 if entry.compressed else entry.offset(index)
@@ -67,13 +110,22 @@ class _Cursor:
             start = entry.offset(index)
         self.tar = TarStream(stream, start)
         self.broken: TruncatedShardError | None = None
+        self.file: _OpenFile | None = None
+        if spans and not entry.compressed and isinstance(raw, LocalRange):
+            self.file = _OpenFile(raw.path)
+            if os.fstat(self.file.fd)[1:3] != os.fstat(raw.fileno())[1:3]:  # (st_ino, st_dev)
+                self.file = None  # replaced between the two opens: keep bytes
 
     def close(self) -> None:
         self.raw.close()
 
 
 class SampleReader:
-    """Raw samples ``{ext: bytes}`` by shard and index, with bounded open shards."""
+    """Raw samples ``{ext: bytes}`` by shard and index, with bounded open shards.
+
+    With ``spans=True`` the larger members of samples from local, uncompressed shards come
+    back as :class:`Span`; :meth:`load` turns them into bytes.
+    """
 
     def __init__(
         self,
@@ -83,8 +135,11 @@ class SampleReader:
         *,
         verify: bool = True,
         max_open: int = 4,
+        spans: bool = False,
     ) -> None:
         self.shards = shards
+        self.spans = spans and _CAN_PREAD
+        self.large_bytes = 0  # members of SPAN_MIN_BYTES or more returned as bytes
         self.opts = opts
         self.counters = counters
         self.verify = verify
@@ -106,7 +161,7 @@ class SampleReader:
             cur.close()
             cur = None
         if cur is None:
-            cur = _Cursor(self.shards[shard], index, self.opts, self.counters)
+            cur = _Cursor(self.shards[shard], index, self.opts, self.counters, self.spans)
             self._open[shard] = cur
             while len(self._open) > self.max_open:
                 _, old = self._open.popitem(last=False)
@@ -114,7 +169,7 @@ class SampleReader:
         self._open.move_to_end(shard)
         return cur
 
-    def read(self, shard: int, index: int) -> dict[str, bytes]:
+    def read(self, shard: int, index: int) -> dict[str, bytes | Span]:
         entry = self.shards[shard]
         cur = self._cursor(shard, index)
         if cur.broken is not None:
@@ -127,12 +182,30 @@ class SampleReader:
             self._read_next(shard, cur)
         return self._read_next(shard, cur)
 
-    def _read_next(self, shard: int, cur: _Cursor) -> dict[str, bytes]:
+    def load(self, shard: int, index: int, members: dict[str, bytes | Span]) -> dict[str, bytes]:
+        """The sample's bytes: spans read back from their shard."""
+        out: dict[str, bytes] = {}
+        for ext, value in members.items():
+            if isinstance(value, Span):
+                data = value.read()
+                if len(data) != value.size:
+                    entry = self.shards[shard]
+                    raise TruncatedShardError(
+                        entry.name,
+                        entry.key(index),
+                        f"member .{ext} ({value.size} bytes at byte {value.offset}) reads back "
+                        f"as {len(data)} bytes: the shard changed while the sample was buffered",
+                    )
+                value = data
+            out[ext] = value
+        return out
+
+    def _read_next(self, shard: int, cur: _Cursor) -> dict[str, bytes | Span]:
         entry = cur.entry
         i = cur.next
         key = entry.key(i)
         end = entry.offset(i + 1) if i + 1 < entry.num_samples else None
-        members: dict[str, bytes] = {}
+        members: dict[str, bytes | Span] = {}
         try:
             while end is None or cur.tar.pos < end:
                 m = cur.tar.next_member()
@@ -146,7 +219,13 @@ class SampleReader:
                         f"tar member {m.name!r} at byte {m.offset} does not "
                         "belong to this sample (the manifest's keys or offsets do not match)",
                     )
-                members[ext] = m.data
+                if len(m.data) < SPAN_MIN_BYTES:
+                    members[ext] = m.data
+                elif cur.file is not None:
+                    members[ext] = Span(cur.file, m.data_offset, len(m.data))
+                else:
+                    members[ext] = m.data
+                    self.large_bytes += 1
         except Truncated as exc:
             size = f" of {entry.bytes}" if entry.bytes is not None else ""
             cur.broken = TruncatedShardError(

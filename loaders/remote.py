@@ -152,8 +152,11 @@ class RangeStream(io.RawIOBase):
         return out
 
 
-class _LocalRange(io.RawIOBase):
+class LocalRange(io.RawIOBase):
+    """Bytes ``[start, end)`` of a local file."""
+
     def __init__(self, path: str, start: int, end: int | None, counters: Counters) -> None:
+        self.path = path
         self.f: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed in close()
         self.f.seek(start)
         self.left = None if end is None else end - start
@@ -170,6 +173,9 @@ class _LocalRange(io.RawIOBase):
             self.left -= len(data)
         self.counters.bytes_read += len(data)
         return data
+
+    def fileno(self) -> int:
+        return self.f.fileno()
 
     def close(self) -> None:
         self.f.close()
@@ -191,10 +197,10 @@ def open_range(
 ) -> io.RawIOBase:
     """Bytes ``[start, end)`` of ``url`` (``end=None``: to the end of the file)."""
     if is_local(url):
-        return _LocalRange(_local_path(url), start, end, counters)
+        return LocalRange(_local_path(url), start, end, counters)
     if opts.cache_dir:
         local = cached_copy(url, opts, counters, sha256)
-        return _LocalRange(str(local), start, end, counters)
+        return LocalRange(str(local), start, end, counters)
     size = remote_size(url, opts, counters)
     return RangeStream(url, start, size if end is None else min(end, size), opts, counters)
 

@@ -55,6 +55,7 @@ class Member:
     name: str
     data: bytes
     offset: int  # absolute offset of its (first) header
+    data_offset: int = -1  # absolute offset of its data
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -154,6 +155,7 @@ class TarStream:
                 if prefix:
                     name = prefix + "/" + name
             padded = -(-size // BLOCK) * BLOCK
+            data_offset = self.pos
             data = self._read(padded, f"member {name!r}", name)[:size]
             if kind == b"L":
                 long_name = data.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -164,7 +166,7 @@ class TarStream:
             if kind not in (b"0", b"\0", b"7"):
                 long_name = None
                 continue  # directories, links, global pax headers: not sample members
-            return Member(long_name or name, data, start)
+            return Member(long_name or name, data, start, data_offset)
 
 
 def iter_samples(tar: TarStream) -> Iterator[tuple[str, dict[str, bytes], int]]:
