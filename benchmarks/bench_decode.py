@@ -28,30 +28,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import simplejpeg
 import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from photos import make_imagefolder
 from visiondata.loaders.cropbox import CropBox, random_resized_crop_box, reduction_for
-from visiondata.loaders.imageops import RandomResizedCrop, resize_crop
+from visiondata.loaders.imageops import MAX_PIXELS, RandomResizedCrop, _decode_region, resize_crop
 
 OUT = 224
 
 
-def _inside(b: CropBox, width: int, height: int) -> tuple[float, float, float, float]:
-    """The box as (l, t, r, b), clamped to the (DCT-scaled) image: scaling can overshoot."""
-    left, top, right, bottom = b.as_ltrb()
-    return max(left, 0), max(top, 0), min(right, width), min(bottom, height)
-
-
-def pil_full(data: bytes, box: CropBox) -> np.ndarray:
-    img = Image.open(io.BytesIO(data)).convert("RGB")
-    out = img.resize((OUT, OUT), Image.Resampling.BILINEAR, box=box.as_ltrb())
+def _pil_resize(img: Image.Image, box: CropBox) -> np.ndarray:
+    """Pillow's resize of ``box`` (in ``img``'s pixels, clamped: DCT scaling can overshoot)."""
+    left, top, right, bottom = box.as_ltrb()
+    clamped = (max(left, 0), max(top, 0), min(right, img.width), min(bottom, img.height))
+    out = img.resize((OUT, OUT), Image.Resampling.BILINEAR, box=clamped)
     if box.flip:
         out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return np.asarray(out)
+
+
+def pil_full(data: bytes, box: CropBox) -> np.ndarray:
+    return _pil_resize(Image.open(io.BytesIO(data)).convert("RGB"), box)
 
 
 def pil_draft(data: bytes, box: CropBox) -> np.ndarray:
@@ -61,35 +60,18 @@ def pil_draft(data: bytes, box: CropBox) -> np.ndarray:
     if r > 1:
         img.draft("RGB", (math.ceil(w / r), math.ceil(h / r)))
     img = img.convert("RGB")
-    b = box.scaled(img.width / w, img.height / h)
-    out = img.resize((OUT, OUT), Image.Resampling.BILINEAR, box=_inside(b, img.width, img.height))
-    if box.flip:
-        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return np.asarray(out)
+    return _pil_resize(img, box.scaled(img.width / w, img.height / h))
 
 
 def _sj_decode(data: bytes, box: CropBox) -> tuple[np.ndarray, CropBox]:
-    h, w, _, _ = simplejpeg.decode_jpeg_header(data)  # height first
-    r = reduction_for(box, OUT, OUT)
-    arr = simplejpeg.decode_jpeg(
-        data,
-        colorspace="RGB",
-        fastdct=True,
-        fastupsample=True,
-        min_height=math.ceil(h / r),
-        min_width=math.ceil(w / r),
-        min_factor=1,
-    )
-    return arr, box.scaled(arr.shape[1] / w, arr.shape[0] / h)
+    """imageops' own DCT-scaled simplejpeg decode of ``box``: (pixels, box in their coordinates)."""
+    arr, scaled, _ = _decode_region(data, lambda w, h: box, OUT, OUT, MAX_PIXELS, True)
+    return arr, scaled
 
 
 def sj_pil(data: bytes, box: CropBox) -> np.ndarray:
     arr, b = _sj_decode(data, box)
-    img = Image.fromarray(arr)
-    out = img.resize((OUT, OUT), Image.Resampling.BILINEAR, box=_inside(b, img.width, img.height))
-    if box.flip:
-        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return np.asarray(out)
+    return _pil_resize(Image.fromarray(arr), b)
 
 
 def sj_torch(data: bytes, box: CropBox) -> np.ndarray:

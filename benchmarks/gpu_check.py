@@ -100,25 +100,22 @@ def main() -> int:
 
         # 2. throughput to host memory vs to the device, same loader settings, alternated and
         # best of two (shared machines are noisy); the CPU path normalizes on the host
-        host = to_dev = cpu_path = 0.0
+        paths = {  # name: (batches, where they end up)
+            "host": (lambda: make_loader(shards, args.workers), "cpu"),
+            "device": (
+                lambda: DevicePrefetcher(make_loader(shards, args.workers), device=device),
+                device,
+            ),
+            "cpu_path": (
+                lambda: DevicePrefetcher(make_loader(shards, args.workers), device="cpu"),
+                "cpu",
+            ),
+        }
+        best = dict.fromkeys(paths, 0.0)
         for _ in range(2):
-            host = max(host, rate(make_loader(shards, args.workers), args.batches, "cpu"))
-            to_dev = max(
-                to_dev,
-                rate(
-                    DevicePrefetcher(make_loader(shards, args.workers), device=device),
-                    args.batches,
-                    device,
-                ),
-            )
-            cpu_path = max(
-                cpu_path,
-                rate(
-                    DevicePrefetcher(make_loader(shards, args.workers), device="cpu"),
-                    args.batches,
-                    "cpu",
-                ),
-            )
+            for name, (make, where) in paths.items():
+                best[name] = max(best[name], rate(make(), args.batches, where))
+        host, to_dev, cpu_path = best["host"], best["device"], best["cpu_path"]
         figures["samples_per_s_to_host"] = round(host, 1)
         figures["samples_per_s_to_device"] = round(to_dev, 1)
         figures["samples_per_s_cpu_path"] = round(cpu_path, 1)

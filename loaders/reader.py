@@ -39,13 +39,14 @@ _CAN_PREAD = hasattr(os, "pread")
 
 
 class _OpenFile:
-    """A read-only descriptor shared by the spans into one shard; closed with the last of them."""
+    """A duplicate of a cursor's descriptor, shared by the spans into its shard: it outlives the
+    cursor and is closed with the last span. ``pread`` leaves the shared file offset alone."""
 
     __slots__ = ("fd", "path")
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    def __init__(self, raw: LocalRange) -> None:
+        self.path = raw.path
+        self.fd = os.dup(raw.fileno())  # the same open file, so the same bytes the cursor checks
 
     def __del__(self) -> None:
         fd, self.fd = self.fd, -1
@@ -112,9 +113,7 @@ class _Cursor:
         self.broken: TruncatedShardError | None = None
         self.file: _OpenFile | None = None
         if spans and not entry.compressed and isinstance(raw, LocalRange):
-            self.file = _OpenFile(raw.path)
-            if os.fstat(self.file.fd)[1:3] != os.fstat(raw.fileno())[1:3]:  # (st_ino, st_dev)
-                self.file = None  # replaced between the two opens: keep bytes
+            self.file = _OpenFile(raw)
 
     def close(self) -> None:
         self.raw.close()
