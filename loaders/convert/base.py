@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ __all__ = [
     "Sample",
     "check_image",
     "check_video",
+    "class_entries",
     "make_key",
     "read_file",
     "safe_join",
@@ -225,8 +226,8 @@ def check_inside(root: Path, path: Path, where: str) -> None:
         raise ItemError(where, f"symlink resolves to {resolved}, outside SRC {root}")
 
 
-def stamp(path: Path) -> str:
-    st = path.stat()
+def stamp(st: os.stat_result) -> str:
+    """A source file's change stamp, ``size:mtime_ns`` (an item's stamp says when to redo it)."""
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
@@ -418,6 +419,21 @@ def class_folders(root: Path, src: object, expected: str) -> list[str]:
     if not names:
         raise ConversionError(f"{src}: no class folders found (expected {expected})")
     return sorted(names)
+
+
+def class_entries(
+    root: Path, classes: Sequence[str], report: Report
+) -> Iterator[tuple[os.DirEntry[str], int]]:
+    """``(class folder, class index)`` for each class folder of ``root``, in name order; hidden
+    entries are skipped and files at the top reported. Symlinks are the caller's to check."""
+    index = {name: i for i, name in enumerate(classes)}
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            report(entry.name, "unexpected file at the top of SRC (expected class folders only)")
+            continue
+        yield entry, index[entry.name]
 
 
 def choose_classes(found: list[str], existing: list[str] | None) -> list[str]:

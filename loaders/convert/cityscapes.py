@@ -18,7 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from .base import Converter, Item, Report, check_image, check_inside, make_key, read_file
+from .base import (
+    Converter,
+    Item,
+    Report,
+    check_image,
+    check_inside,
+    make_key,
+    read_file,
+    stamp,
+)
 from .errors import ConversionError, ItemError
 
 __all__ = ["LABELS", "CityscapesConverter"]
@@ -185,7 +194,7 @@ class CityscapesConverter(Converter):
                 label=None,
                 class_ids=class_ids,
                 size=sum(s.st_size for s in stats),
-                stamp=";".join(f"{s.st_size}:{s.st_mtime_ns}" for s in stats),
+                stamp=";".join(stamp(s) for s in stats),
                 data={m: p.relative_to(self.root).as_posix() for m, p in parts.items()},
             )
         for cs in sorted(set(gt) - images):

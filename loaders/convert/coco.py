@@ -28,6 +28,7 @@ from .base import (
     read_file,
     safe_join,
     source_ext,
+    stamp,
 )
 from .errors import ConversionError, ItemError
 
@@ -142,7 +143,7 @@ class CocoConverter(Converter):
                 label=None,
                 class_ids=class_ids,
                 size=st.st_size + len(blob),
-                stamp=f"{st.st_size}:{st.st_mtime_ns}:{hashlib.sha1(blob).hexdigest()}",
+                stamp=f"{stamp(st)}:{hashlib.sha1(blob).hexdigest()}",
                 data=(path.relative_to(self.root).as_posix(), blob),
             )
 

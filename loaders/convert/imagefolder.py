@@ -22,10 +22,12 @@ from .base import (
     check_image,
     check_inside,
     choose_classes,
+    class_entries,
     class_folders,
     make_key,
     read_file,
     source_ext,
+    stamp,
 )
 from .errors import ItemError
 
@@ -81,22 +83,13 @@ class ImageFolderConverter(Converter):
         if self.classes is None:
             self.use_classes(None)
         assert self.classes is not None
-        index = {name: i for i, name in enumerate(self.classes)}
-        for entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-            if entry.name.startswith("."):
-                continue
-            if not entry.is_dir():
-                report(
-                    entry.name, "unexpected file at the top of SRC (expected class folders only)"
-                )
-                continue
+        for entry, label in class_entries(self.root, self.classes, report):
             if entry.is_symlink():
                 try:
                     check_inside(self.root, Path(entry.path), entry.name)
                 except ItemError as exc:
                     report(exc.item, exc.reason)
                     continue
-            label = index[entry.name]
             for rel, _path, st in walk_files(self.root, Path(entry.path), report):
                 if source_ext(rel) not in IMAGE_EXTENSIONS:
                     report(
@@ -111,7 +104,7 @@ class ImageFolderConverter(Converter):
                     label,
                     (label,),
                     st.st_size,
-                    f"{st.st_size}:{st.st_mtime_ns}",
+                    stamp(st),
                     rel,
                 )
 

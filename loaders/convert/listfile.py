@@ -32,6 +32,7 @@ from .base import (
     read_file,
     safe_join,
     source_ext,
+    stamp,
 )
 from .errors import ConversionError, ItemError
 
@@ -135,7 +136,7 @@ class ListConverter(Converter):
                 label=label,
                 class_ids=(label,) if label is not None and named else (),
                 size=st.st_size + len(blob),
-                stamp=f"{st.st_size}:{st.st_mtime_ns}:{hashlib.sha1(blob).hexdigest()}",
+                stamp=f"{stamp(st)}:{hashlib.sha1(blob).hexdigest()}",
                 data=(path.relative_to(self.root).as_posix(), blob),
             )
 

@@ -26,10 +26,12 @@ from .base import (
     check_inside,
     check_video,
     choose_classes,
+    class_entries,
     class_folders,
     make_key,
     read_file,
     source_ext,
+    stamp,
 )
 from .errors import ItemError
 
@@ -64,17 +66,7 @@ class VideoConverter(Converter):
         if self.classes is None:
             self.use_classes(None)
         assert self.classes is not None
-        index = {n: i for i, n in enumerate(self.classes)}
-        for cls_entry in sorted(os.scandir(self.root), key=lambda e: e.name):
-            if cls_entry.name.startswith("."):
-                continue
-            if not cls_entry.is_dir():
-                report(
-                    cls_entry.name,
-                    "unexpected file at the top of SRC (expected class folders only)",
-                )
-                continue
-            label = index[cls_entry.name]
+        for cls_entry, label in class_entries(self.root, self.classes, report):
             for entry in sorted(os.scandir(cls_entry.path), key=lambda e: e.name):
                 if entry.name.startswith("."):
                     continue
@@ -98,7 +90,7 @@ class VideoConverter(Converter):
                         label,
                         (label,),
                         st.st_size,
-                        f"{st.st_size}:{st.st_mtime_ns}",
+                        stamp(st),
                         ("clip", rel),
                     )
                 else:
@@ -131,7 +123,7 @@ class VideoConverter(Converter):
             st = f.stat()
             frames.append(f.name)
             size += st.st_size
-            stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
+            stamps.append(stamp(st))
         if bad:
             return None
         if not frames:

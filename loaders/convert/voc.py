@@ -28,6 +28,7 @@ from .base import (
     read_file,
     safe_join,
     source_ext,
+    stamp,
 )
 from .errors import ConversionError, ItemError
 
@@ -187,7 +188,7 @@ class VocConverter(Converter):
                 label=None,
                 class_ids=tuple(sorted({index[o["name"]] for o in ann["objects"]})),
                 size=size + len(blob),
-                stamp=f"{st.st_size}:{st.st_mtime_ns}:{xst.st_size}:{xst.st_mtime_ns}:{sorted(extra)}",
+                stamp=f"{stamp(st)}:{stamp(xst)}:{sorted(extra)}",
                 data=(
                     image.relative_to(self.root).as_posix(),
                     xml_path.relative_to(self.root).as_posix(),
