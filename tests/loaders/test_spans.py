@@ -66,13 +66,20 @@ def test_compressed_shards_keep_bytes(tmp_path: Path) -> None:
     assert reader.large_bytes == 4  # counted, so the worker trims its heap
 
 
+def buffered_shard(
+    tmp_path: Path, n: int
+) -> tuple[Path, tuple[ShardEntry, ...], SampleReader, list[dict[str, bytes | Span]]]:
+    """One local shard of ``n`` samples, all read as a worker's buffer holds them."""
+    root = make_shards(tmp_path / "set", [n], members=big_members)
+    shards = entries(root)
+    reader = SampleReader(shards, RemoteOptions(), Counters(), spans=True)
+    return root, shards, reader, [reader.read(0, i) for i in range(n)]
+
+
 def test_a_shard_replaced_by_rename_is_read_from_the_file_that_was_checked(
     tmp_path: Path,
 ) -> None:
-    root = make_shards(tmp_path / "set", [6], members=big_members)
-    shards = entries(root)
-    reader = SampleReader(shards, RemoteOptions(), Counters(), spans=True)
-    held = [reader.read(0, i) for i in range(6)]
+    root, _, reader, held = buffered_shard(tmp_path, 6)
     other = make_shards(tmp_path / "other", [6], members=lambda i, k: big_members(i + 100, k))
     os.replace(other / "train-000000.tar", root / "train-000000.tar")
     assert [reader.load(0, i, h)["bin"] for i, h in enumerate(held)] == [
@@ -83,10 +90,7 @@ def test_a_shard_replaced_by_rename_is_read_from_the_file_that_was_checked(
 def test_a_shard_truncated_while_its_samples_wait_is_reported_per_sample(
     tmp_path: Path,
 ) -> None:
-    root = make_shards(tmp_path / "set", [6], members=big_members)
-    shards = entries(root)
-    reader = SampleReader(shards, RemoteOptions(), Counters(), spans=True)
-    held = [reader.read(0, i) for i in range(6)]
+    root, shards, reader, held = buffered_shard(tmp_path, 6)
     os.truncate(root / "train-000000.tar", int(shards[0].offsets[3]) + 10)
     for i in range(3):
         assert reader.load(0, i, held[i])["bin"] == big_members(i, "")["bin"]
