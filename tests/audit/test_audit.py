@@ -269,7 +269,7 @@ def test_real_voc_and_coco_shards(tmp_path: Path) -> None:
 
 def test_cli_module_imports_stay_light() -> None:
     code = (
-        "import sys, visiondata.loaders.cli_audit, visiondata.registry.cli as c; c.build_parser();"
+        "import sys, visiondata.loaders._commands.audit, visiondata.registry.cli as c; c.build_parser();"
         "print(sorted(m for m in ('torch', 'PIL', 'pandas', 'numpy', 'sklearn', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

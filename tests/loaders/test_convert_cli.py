@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visiondata.loaders import cli_shards
+from visiondata.loaders._commands import shards as cli_shards
 from visiondata.loaders.convert import FORMATS
 from visiondata.loaders.convert.base import Item
 from visiondata.loaders.convert.plan import plan_shards
