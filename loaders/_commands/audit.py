@@ -114,7 +114,7 @@ def cmd_fairness(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from ..audit.annotations import ATTRIBUTE_AXES
     from ..audit.audit import AuditOptions, run_audit
-    from ..manifest import ManifestError
+    from ..shards.manifest import ManifestError
 
     if not (args.source / "manifest.json").is_file() and args.source.name != "manifest.json":
         raise UsageError(f"{args.source}: no manifest.json (expected a converted shard set)")
@@ -171,7 +171,7 @@ def cmd_namethat(args: argparse.Namespace) -> int:
 
     from ..audit.audit import tool_version
     from ..audit.namethat import name_that_dataset
-    from ..manifest import ManifestError
+    from ..shards.manifest import ManifestError
 
     for src in args.sources:
         if not (src / "manifest.json").is_file():

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from visiondata.loaders.audit.audit import AuditOptions, AuditResult, run_audit
 from visiondata.loaders.audit.figures import CITATION_KEY, audit_figures, split_summary
-from visiondata.loaders.manifest import ManifestError
+from visiondata.loaders.shards.manifest import ManifestError
 from visiondata.registry.cli import main
 from visiondata.registry.schema import Figure
 from visiondata.registry.validate import parse_card_file

@@ -132,7 +132,7 @@ def test_missing_extra_says_what_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
     assert main(["convert", "imagefolder", str(tmp_path), str(tmp_path / "out")]) == 1
-    assert "pip install 'visiondata[loaders]'" in capsys.readouterr().err
+    assert 'pip install "visiondata[loaders]"' in capsys.readouterr().err
 
 
 def test_cli_module_imports_stay_light() -> None:
