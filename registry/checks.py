@@ -103,9 +103,10 @@ def _citations(card: Card) -> Iterator[tuple[Path, str]]:
     for path, owner in owners:
         if owner is not None and owner.citation:
             yield (*path, "citation"), owner.citation
-    for kind, items in (("figures", card.figures), ("transfers", card.transfers)):
-        for i, item in enumerate(items):
-            yield (kind, i, "provenance", "citation"), item.provenance.citation
+    for i, f in enumerate(card.figures):
+        yield ("figures", i, "provenance", "citation"), f.provenance.citation
+    for i, t in enumerate(card.transfers):
+        yield ("transfers", i, "provenance", "citation"), t.provenance.citation
 
 
 def check_citations(card: Card) -> Iterator[Found]:

@@ -105,7 +105,7 @@ def parse(text: str) -> Formula:
 
 
 def _eval(node: ast.expr, values: list[float]) -> float:
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return float(node.value)
     if isinstance(node, ast.Name):
         return values[int(node.id[2:])]

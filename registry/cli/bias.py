@@ -105,8 +105,8 @@ class Row:
             citation=f.provenance.citation,
             locator=f.provenance.locator,
             as_of=f.provenance.as_of,
-            verification=f.verification.status,
-            verification_note=f.verification.note,
+            verification=card.verification_of(f).status,
+            verification_note=card.verification_of(f).note,
             split=pop.split,
         )
 

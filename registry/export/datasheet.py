@@ -30,7 +30,7 @@ def _figures(card: Card, prefixes: tuple[str, ...]) -> str | None:
             what = f"{f.axis} {f.metric}" + (f" {f.category}" if f.category else "")
             lines.append(
                 f"{what} = {f.value:g} {f.unit} ({f.provenance.kind}, {f.provenance.citation}; "
-                f"{f.verification.status})"
+                f"{card.verification_of(f).status})"
             )
     return "; ".join(lines) or None
 

@@ -49,6 +49,17 @@ TASK_CATEGORIES: Mapping[str, str | None] = {
     "image-text-pretraining": "zero-shot-image-classification",
     "medical-imaging": None,
     "fairness-benchmarking": None,
+    "face-detection": "object-detection",
+    "person-re-identification": "image-feature-extraction",
+    "3d-object-detection": None,
+    "object-tracking": None,
+    "image-text-retrieval": "image-feature-extraction",
+    "visual-grounding": "zero-shot-object-detection",
+    "domain-generalization": None,
+    "robustness-evaluation": None,
+    "navigation": "robotics",
+    "pose-estimation": "keypoint-detection",
+    "scene-text-recognition": "image-to-text",
 }
 
 #: Our annotation method -> Hugging Face ``annotations_creators`` value.
@@ -174,7 +185,7 @@ def _figures_table(card: Card) -> list[str]:
         prov = f"{f.provenance.kind} ({f.provenance.citation})"
         lines.append(
             f"| {f.axis} | {f.metric} | {f.category or ''} | {f.value:g} | {f.unit} | {pop} | "
-            f"{prov} | {f.verification.status} |"
+            f"{prov} | {card.verification_of(f).status} |"
         )
     axes = sorted({f.axis for f in card.figures})
     lines += ["", *(f"- `{a}`: {AXES[a]}" for a in axes)]
