@@ -216,12 +216,19 @@ def _record_sets(card: Card) -> list[dict[str, Any]]:
             field("splits", "name", "sc:Text", "split name"),
             field("splits", "num_examples", "sc:Integer", "number of examples"),
             field("splits", "labels_public", "sc:Boolean", "whether the labels are released"),
+            field(
+                "splits",
+                "count_kind",
+                "sc:Text",
+                "release | paper | computed | available: what kind of count num_examples is",
+            ),
         ],
         "data": [
             {
                 "splits/name": name,
                 "splits/num_examples": s.num_examples,
                 "splits/labels_public": s.labels_public,
+                "splits/count_kind": s.count_kind,
             }
             for name, s in card.splits.items()
         ],
