@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -50,6 +51,8 @@ class LoaderStats:
     bytes_read: int = 0
     retries: int = 0
     bad: list[tuple[str, str, str]] = field(default_factory=list)  # last 100 (shard, key, reason)
+    #: bad samples by error class (``UnsafeMemberError``, ``DecodeError``, ...)
+    bad_kinds: Counter[str] = field(default_factory=Counter)
 
     @property
     def error_rate(self) -> float:
@@ -368,9 +371,10 @@ class Loader:
         st.samples += delta["samples"]
         st.bytes_read += delta["bytes_read"]
         st.retries += delta["retries"]
-        for shard, key, reason in delta["bad"]:
+        for shard, key, reason, kind in delta["bad"]:
             st.bad_samples += 1
             st.bad.append((shard, key, reason))
+            st.bad_kinds[kind] += 1
             warnings.warn(
                 f"skipped sample {key!r} of shard {shard}: {reason}", BadSampleWarning, stacklevel=3
             )

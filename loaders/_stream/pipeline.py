@@ -134,7 +134,7 @@ class WorkerStream:
         try:
             for b in range(self.start_batch, len(sizes)):
                 samples: list[dict[str, Any]] = []
-                bad: list[tuple[str, str, str]] = []
+                bad: list[tuple[str, str, str, str]] = []
                 for o in range(bounds[b], bounds[b + 1]):
                     need = int(perm[o])
                     while next_in <= need:
@@ -174,7 +174,7 @@ class WorkerStream:
                             if samples:
                                 yield self._batch(samples, [], sent)
                             raise
-                        bad.append((exc.shard, exc.key, exc.reason))
+                        bad.append((exc.shard, exc.key, exc.reason, type(exc).__name__))
                 yield self._batch(samples, bad, sent)
                 if reader.large_bytes:  # a buffer of bytes (remote shards) fragments the heap
                     reader.large_bytes = 0
@@ -183,7 +183,7 @@ class WorkerStream:
             reader.close()
 
     def _batch(
-        self, samples: list[dict[str, Any]], bad: list[tuple[str, str, str]], sent: Counters
+        self, samples: list[dict[str, Any]], bad: list[tuple[str, str, str, str]], sent: Counters
     ) -> dict[str, Any]:
         batch = collate(samples)
         c = self.counters

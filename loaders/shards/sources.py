@@ -30,7 +30,7 @@ import numpy.typing as npt
 from ..errors import ManifestError, SourceError, TransientError, UnsafeURLError
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
 from .members import DEFAULT_LIMITS, Limits, is_gzip
-from .remote import Counters, RemoteOptions, is_local, open_range, url_to_fs, with_retries
+from .remote import Counters, RemoteOptions, is_local, url_to_fs, with_retries
 
 __all__ = [
     "MAX_PATTERN_NAMES",
@@ -366,30 +366,14 @@ def _from_manifest(url: str, split: str, opts: RemoteOptions, allow_external: bo
 
 
 def index_shard(url: str, opts: RemoteOptions, limits: Limits = DEFAULT_LIMITS) -> ShardEntry:
-    """Read a shard once, with the one tar reader, to list its samples. A refused member, a
-    header that cannot be trusted, a truncated or corrupt tail each become a sample whose
-    reading reports the problem, so neighbours are kept and nothing is dropped silently."""
-    import gzip
+    """Read a shard once, with the one tar reader, to list its samples (see :mod:`.index`). A
+    refused member, a header that cannot be trusted, a truncated or corrupt tail each become a
+    sample whose reading reports the problem, so neighbours are kept and nothing is dropped."""
+    from .index import index_one
 
-    from .tar import TarReader, scan_samples
-
-    counters = Counters()
-    stream: Any = open_range(url, 0, None, opts, counters)
-    size = None
-    if is_gzip(url):
-        stream = gzip.GzipFile(fileobj=stream)
-    elif is_local(url):
-        size = os.path.getsize(url.removeprefix("file://"))
-    keys: list[str] = []
-    offsets: list[int] = []
-    try:
-        for record in scan_samples(TarReader(stream, size=size, limits=limits)):
-            keys.append(record.key)
-            offsets.append(record.offset)
-    finally:
-        stream.close()
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    return ShardEntry.build(url=url, name=name, keys=keys, offsets=offsets, bytes=size)
+    found = index_one(url, opts, limits, sha256=False)
+    size = found.bytes if not is_gzip(url) else None
+    return ShardEntry.build(url, found.name, found.keys, found.offsets, bytes=size)
 
 
 def _shard_list(urls: Sequence[str], opts: RemoteOptions, limits: Limits) -> Source:

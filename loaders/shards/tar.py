@@ -212,26 +212,31 @@ class TarReader:
                 self.pos, f"the gzip stream is corrupt near uncompressed byte {self.pos} ({exc})"
             ) from None
 
-    def _read(self, n: int, what: str, name: str | None = None) -> bytes:
+    def _read(self, n: int, what: str, name: str | None = None, start: int | None = None) -> bytes:
         parts: list[bytes] = []
         got = 0
         while got < n:
             chunk = self._raw(n - got)
             if not chunk:
                 raise Truncated(
-                    self.pos + got, f"the stream ends at byte {self.pos + got} inside {what}", name
+                    self.pos + got,
+                    f"the stream ends at byte {self.pos + got} inside {what}",
+                    name,
+                    start,
                 )
             parts.append(chunk)
             got += len(chunk)
         self.pos += n
         return b"".join(parts)
 
-    def skip(self, n: int, what: str, name: str | None = None) -> None:
+    def skip(self, n: int, what: str, name: str | None = None, start: int | None = None) -> None:
         """Read past ``n`` bytes without keeping them (a hashing stream still sees them)."""
         while n > 0:
             chunk = self._raw(min(n, _CHUNK))
             if not chunk:
-                raise Truncated(self.pos, f"the stream ends at byte {self.pos} inside {what}", name)
+                raise Truncated(
+                    self.pos, f"the stream ends at byte {self.pos} inside {what}", name, start
+                )
             n -= len(chunk)
             self.pos += len(chunk)
 
@@ -256,7 +261,10 @@ class TarReader:
             more = self._raw(BLOCK - got)
             if not more:
                 raise Truncated(
-                    self.pos + got, f"the stream ends at byte {self.pos + got} inside a tar header"
+                    self.pos + got,
+                    f"the stream ends at byte {self.pos + got} inside a tar header",
+                    None,
+                    self.pos,
                 )
             parts.append(more)
             got += len(more)
@@ -274,7 +282,11 @@ class TarReader:
         pax_problem: str | None = None
         while True:
             hpos = self.pos
-            hdr = self._block()
+            try:
+                hdr = self._block()
+            except Truncated as exc:
+                exc.start = start  # the member's first header
+                raise
             if hdr is None:
                 self.ended = True
                 return None
@@ -299,7 +311,7 @@ class TarReader:
                         f"the extended header at byte {hpos} declares {size:,} bytes, above the limit of {self.limits.max_header_bytes:,}",
                     )
                 self._check_bound(hpos, size, bound, None, start)
-                data = self._read(_padded(size), "an extended header")[:size]
+                data = self._read(_padded(size), "an extended header", None, start)[:size]
                 if flag == b"K":
                     continue  # a GNU long link target: the link member that follows is refused
                 if flag == b"L":
@@ -335,9 +347,9 @@ class TarReader:
             data_offset = self.pos
             problem = self._problem(shown, name, kind, size, start, pax_problem)
             if problem is not None:
-                self.skip(_padded(size), f"member {shown!r}", shown)
+                self.skip(_padded(size), f"member {shown!r}", shown, start)
                 return Entry(shown, start, data_offset, size, kind, None, problem)
-            data = self._read(_padded(size), f"member {shown!r}", shown)[:size]
+            data = self._read(_padded(size), f"member {shown!r}", shown, start)[:size]
             return Entry(shown, start, data_offset, size, kind, data, None)
 
     def _check_bound(
@@ -478,44 +490,13 @@ def scan_samples(tar: TarReader) -> Iterator[SampleRecord]:
     while True:
         try:
             entry = tar.next()
-        except BadHeader as exc:
-            if current is not None:
-                yield current
-                current = None
-            yield SampleRecord(
-                f"bad-header-at-byte-{exc.pos}", exc.pos, {}, exc.reason, TarFormatError
-            )
-            if tar.resync():
-                continue
-            return
-        except Overrun as exc:
-            key = split_name(exc.name)[0] if exc.name else None
-            if current is not None and key != current.key:
-                yield current
-                current = None
-            if current is None:
-                name_ok = exc.name is not None and name_problem(exc.name) is None
-                label = key if name_ok and key else f"bad-header-at-byte-{exc.start}"
-                current = SampleRecord(label, exc.start, {})
-            if tar.resync():  # a later header holds: the size field lied, only this sample is bad
-                current.problem, current.error = exc.reason, TarFormatError
-                yield current
-                current = None
-                continue
-            current.problem, current.error = exc.reason, None  # truncated: the tail is lost
-            yield current
-            return
-        except (Truncated, CorruptStream) as exc:
-            key = split_name(exc.name)[0] if exc.name else None
-            error = TarFormatError if isinstance(exc, CorruptStream) else None
-            if current is not None and key == current.key:
-                current.problem, current.error = exc.reason, error
-                yield current
-            else:
-                if current is not None:
-                    yield current
-                yield SampleRecord(f"broken-at-byte-{exc.pos}", exc.pos, {}, exc.reason, error)
-            return
+        except TarBreak as exc:
+            done, records = _after_break(tar, exc, current)
+            yield from records
+            current = None
+            if done:
+                return
+            continue
         if entry is None:
             if current is not None:
                 yield current
@@ -536,6 +517,39 @@ def scan_samples(tar: TarReader) -> Iterator[SampleRecord]:
                 )
                 current.error = DuplicateMemberError
         current.fields.setdefault(ext, entry.size)
+
+
+def _after_break(
+    tar: TarReader, exc: TarBreak, current: SampleRecord | None
+) -> tuple[bool, list[SampleRecord]]:
+    """The records a break ends and whether the scan is over. The break marks the sample whose
+    member it hit (``current`` when the member is one of its own, else a record of its own at
+    the member's first header). After a header that cannot be trusted, or a size field that
+    runs past the end of the file, the scan looks for the next header: found, only this range
+    is lost; not found, the tail is (a truncated shard)."""
+    out: list[SampleRecord] = []
+    key = split_name(exc.name)[0] if exc.name and name_problem(exc.name) is None else None
+    if current is not None and (key is None or key != current.key):
+        out.append(current)
+        current = None
+    if current is None:
+        kind = "bad-header" if isinstance(exc, (BadHeader, Overrun)) else "broken"
+        current = SampleRecord(key or f"{kind}-at-byte-{exc.start}", exc.start, {})
+    out.append(current)
+    current.problem = exc.reason
+    current.error = None if isinstance(exc, Truncated) else TarFormatError
+    if not isinstance(exc, (BadHeader, Overrun)):
+        return True, out
+    current.error = TarFormatError  # a lying size field, unless nothing follows (below)
+    try:
+        if tar.resync():
+            return False, out
+    except CorruptStream as corrupt:
+        current.problem = f"{exc.reason}; then {corrupt.reason}"
+        return True, out
+    if isinstance(exc, Overrun):
+        current.error = None  # no later header: the shard is truncated
+    return True, out
 
 
 def walk_samples(
