@@ -10,7 +10,7 @@ from importlib import metadata
 
 from .errors import CardNotFoundError, CardValidationError, Problem, QueryError, VisionDataError
 from .query import run_query as _run_query  # light: duckdb and pyarrow load on first use
-from .schema import Card, Figure
+from .schema import Card, Edition, Figure, Transfer, Verification
 from .store import get_card, list_cards, load_card
 
 if typing.TYPE_CHECKING:
@@ -20,9 +20,12 @@ __all__ = [
     "Card",
     "CardNotFoundError",
     "CardValidationError",
+    "Edition",
     "Figure",
     "Problem",
     "QueryError",
+    "Transfer",
+    "Verification",
     "VisionDataError",
     "__version__",
     "get_card",

@@ -223,8 +223,9 @@ def _known_input(card: Card, name: str) -> bool:
     return card.figure(name) is not None
 
 
-def _unknown_input(card: Card, name: str) -> str:
-    names = [f.id for f in card.figures] + [f"splits.{s}" for s in card.splits] + ["classes.count"]
+def _unknown_input(card: Card, name: str, own: str) -> str:
+    names = [f.id for f in card.figures if f.id != own]
+    names += [f"splits.{s}" for s in card.splits] + ["classes.count"]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"no figure, split or class count of this card is called {name!r}{hint}"
@@ -261,7 +262,7 @@ def check_derivations(card: Card) -> Iterator[Found]:
         where = ("figures", i, "derivation")
         for k, name in enumerate(f.derivation.inputs):
             if not _known_input(card, name):
-                yield (*where, "inputs", k), _unknown_input(card, name)
+                yield (*where, "inputs", k), _unknown_input(card, name, f.id)
             elif name == f.id:
                 yield (*where, "inputs", k), "a figure cannot be derived from itself"
         if i in cycles and f.id not in f.derivation.inputs:

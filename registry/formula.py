@@ -123,11 +123,13 @@ def _eval(node: ast.expr, values: list[float]) -> float:
 
 
 def agrees(computed: float, stated: float, *, whole: bool = False) -> bool:
-    """Whether ``stated`` is ``computed`` written to the precision ``stated`` shows: within one
-    unit of its last decimal place (published ratios are rounded or truncated), or within 0.5
-    for a ``whole`` count."""
+    """Whether ``stated`` is ``computed`` written to the precision ``stated`` shows: rounded
+    (within half a unit of its last decimal place) or truncated (up to one unit below), as
+    published ratios are; or within 0.5 for a ``whole`` count."""
     if whole:
         return abs(computed - stated) <= 0.5
     exponent = Decimal(repr(float(stated))).as_tuple().exponent
     step = 10.0 ** int(exponent) if isinstance(exponent, int) else 0.0
-    return abs(computed - stated) <= step * 1.000001
+    diff = computed - stated
+    slack = 1e-9 * max(1.0, abs(stated))  # float error in the arithmetic itself
+    return -0.5 * step - slack <= diff < step - slack or abs(diff) <= slack

@@ -172,15 +172,9 @@ def render_matrix(m: Matrix) -> str:
 # --- plot -----------------------------------------------------------------------------------
 
 
-def plot_matrix(m: Matrix, path: Path, title: str) -> None:
-    """A heatmap: sources down, targets across, the value written in each cell (``*`` and
-    hatching when not verified), a colour bar labelled with the metric and unit."""
-    import matplotlib
-    from matplotlib.figure import Figure as MplFigure
-    from matplotlib.patches import Rectangle
-
-    sources, targets, cells = m
-    crowded = [(s, t, rs) for (s, t), rs in cells.items() if len(rs) > 1]
+def check_plottable(m: Matrix) -> None:
+    """A heatmap shows one number per cell: raise UsageError naming the first crowded cell."""
+    crowded = [(s, t, rs) for (s, t), rs in m[2].items() if len(rs) > 1]
     if crowded:
         s, t, rs = crowded[0]
         names = "; ".join(f"{r.subject} ({r.setting})" for r in rs)
@@ -188,6 +182,17 @@ def plot_matrix(m: Matrix, path: Path, title: str) -> None:
             f"--plot: cell {s} -> {t} holds {len(rs)} transfers ({names}): choose one with "
             "--subject or --setting"
         )
+
+
+def plot_matrix(m: Matrix, path: Path, title: str) -> None:
+    """A heatmap: sources down, targets across, the value written in each cell (``*`` and
+    hatching when not verified), a colour bar labelled with the metric and unit."""
+    import matplotlib
+    from matplotlib.figure import Figure as MplFigure
+    from matplotlib.patches import Rectangle
+
+    check_plottable(m)
+    sources, targets, cells = m
     grid = [
         [cells[(s, t)][0].value if (s, t) in cells else math.nan for t in targets] for s in sources
     ]
@@ -263,6 +268,8 @@ def cmd_transfers(args: argparse.Namespace) -> int:
             'catalogue; `visiondata cards query "SELECT * FROM transfers"` lists them)'
         )
     m = matrix(rows)
+    if args.plot is not None:
+        check_plottable(m)
     if args.format == "json":
         print(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
     else:
