@@ -37,7 +37,7 @@ license:
   url: TODO https://...
   commercial_use: TODO           # allowed | prohibited | unclear
   notes: TODO or delete this line
-access: TODO                     # open | registration | request | unavailable
+access: TODO                     # open | registration | request | unavailable | unreleased
 status:
   state: active                  # active | deprecated | withdrawn (then date, reason, citation)
 tasks: [TODO]                    # see `visiondata cards vocab`

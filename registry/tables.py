@@ -98,7 +98,7 @@ TABLES: Mapping[str, Table] = MappingProxyType(
             ("license_id", "string", "SPDX license id, or 'other' / 'unknown'"),
             ("license_name", "string", "license name as the card gives it"),
             ("commercial_use", "string", "allowed | prohibited | unclear"),
-            ("access", "string", "open | registration | request | unavailable"),
+            ("access", "string", "open | registration | request | unavailable | unreleased"),
             ("status", "string", "active | deprecated | withdrawn"),
             (
                 "status_date",

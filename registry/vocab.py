@@ -136,6 +136,7 @@ ANNOTATION_METHODS = _raw(
         "metadata": "taken from existing metadata (tags, file names, search queries, alt-text)",
         "rendering": "exact ground truth emitted by a renderer or simulator",
         "none": "no annotation beyond the raw data",
+        "unknown": "not established from the sources read; the annotation notes say what is known",
     }
 )
 
@@ -260,6 +261,7 @@ ACCESS = _raw(
         "registration": "downloadable after registering or accepting terms",
         "request": "released on request, after review by the creators",
         "unavailable": "no longer distributed",
+        "unreleased": "never distributed outside its creators (e.g. a company's private training set)",
     }
 )
 

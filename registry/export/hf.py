@@ -127,6 +127,7 @@ ANNOTATION_CREATORS: Mapping[str, str] = {
     "metadata": "found",
     "rendering": "machine-generated",
     "none": "no-annotation",
+    "unknown": "other",
 }
 
 #: License ids the Hub knows (lower case); any other SPDX id is written as ``other``.

@@ -186,7 +186,7 @@ def draft_card(text: str, card_id: str | None = None, source: str = "README.md")
         f"  name: {todo(meta.get('license_name'), 'license name')}",
         f"  url: {todo(meta.get('license_link'), 'https://...')}",
         "  commercial_use: TODO           # allowed | prohibited | unclear",
-        "access: TODO                     # open | registration | request | unavailable",
+        "access: TODO                     # open | registration | request | unavailable | unreleased",
         "status:",
         "  state: active",
         f"tasks: [{', '.join(tasks)}]"
