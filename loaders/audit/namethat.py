@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..manifest import MANIFEST_NAME, read_manifest
+from ..shards.manifest import MANIFEST_NAME, read_manifest
 from .scan import IMAGE_EXTENSIONS, read_sample
 
 __all__ = ["CITATION_KEY", "NameThatResult", "image_features", "name_that_dataset"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from .errors import ConversionError, ItemError, MissingExtraError
+from ..errors import ConversionError, ItemError, MissingExtraError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -266,7 +266,7 @@ def _pil() -> Any:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - depends on the environment
-        raise MissingExtraError("pillow") from None
+        raise MissingExtraError("pillow", "loaders", "the converters") from None
     return Image
 
 
@@ -378,7 +378,7 @@ def check_video(data: bytes, where: str, verify: str = "header") -> dict[str, An
     try:
         import av
     except ImportError:  # pragma: no cover
-        raise MissingExtraError("av") from None
+        raise MissingExtraError("av", "loaders", "video conversion") from None
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             streams = container.streams.video

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..manifest import (
+from ..errors import ConversionError
+from ..shards.manifest import (
     MANIFEST_NAME,
     ConverterInfo,
     Manifest,
@@ -34,7 +35,6 @@ from ..manifest import (
     write_manifest,
 )
 from .base import VERIFY_LEVELS, Converter, Item, Options
-from .errors import ConversionError
 from .plan import ShardTask, plan_shards
 from .write import (
     ShardResult,
@@ -499,9 +499,9 @@ def _progress_bar(enabled: bool, total: int, initial: int, desc: str) -> Any:
     try:
         from tqdm import tqdm  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover
-        from .errors import MissingExtraError
+        from ..errors import MissingExtraError
 
-        raise MissingExtraError("tqdm") from None
+        raise MissingExtraError("tqdm", "loaders", "the converters") from None
     bar = tqdm(total=total, initial=initial, desc=desc, unit="sample", dynamic_ncols=True)
     bar.bytes_done = 0
     return bar

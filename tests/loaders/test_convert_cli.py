@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visiondata.loaders import cli_shards
+from visiondata.loaders._commands import shards as cli_shards
 from visiondata.loaders.convert import FORMATS
 from visiondata.loaders.convert.base import Item
 from visiondata.loaders.convert.plan import plan_shards
@@ -132,7 +132,7 @@ def test_missing_extra_says_what_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
     assert main(["convert", "imagefolder", str(tmp_path), str(tmp_path / "out")]) == 1
-    assert "pip install 'visiondata[loaders]'" in capsys.readouterr().err
+    assert 'pip install "visiondata[loaders]"' in capsys.readouterr().err
 
 
 def test_cli_module_imports_stay_light() -> None:

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from visiondata.loaders.cropbox import (
+from visiondata.loaders._decode.cropbox import (
     CropBox,
     center_crop_box,
     random_resized_crop_box,
     reduction_for,
 )
-from visiondata.loaders.imageops import (
+from visiondata.loaders._decode.imageops import (
     CenterCrop,
     ColorJitter,
     GaussianBlur,

@@ -6,7 +6,7 @@ import io
 import tarfile
 
 import pytest
-from visiondata.loaders.tarstream import BadHeader, TarStream, Truncated, iter_samples
+from visiondata.loaders.shards.tar import BadHeader, TarStream, Truncated, iter_samples
 
 from .loader_fakes import REALDATA
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from visiondata.registry import get_card
 from visiondata.registry.cli import main
-from visiondata.registry.cli_bias import Row, compare_rows, plot_rows
+from visiondata.registry.cli.bias import Row, compare_rows, plot_rows
 from visiondata.registry.vocab import BOUNDS, PROVENANCE_KINDS
 
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from visiondata.registry import Card, QueryError, list_cards, query
 from visiondata.registry.cli import main
-from visiondata.registry.cli_catalogue import STATS_QUERIES
+from visiondata.registry.cli.catalogue import STATS_QUERIES
 from visiondata.registry.query import connect, execute, run_query
 from visiondata.registry.store import load_card
 from visiondata.registry.tables import TABLES, build_tables, render_markdown, render_text

@@ -8,7 +8,7 @@ the same crop and flip, and returns
 - ``image``: uint8 (3, H, W);
 - ``boxes``: float32 (N, 4) in output pixels, x0 y0 x1 y1; ``labels``: int64 (N,);
   ``keypoints``: float32 (N, K, 3) (x, y, visibility; 0 outside the crop) when present.
-  These are :class:`~visiondata.loaders.collate.Ragged`: a batch holds **a list with one
+  These are :class:`~visiondata.loaders._decode.collate.Ragged`: a batch holds **a list with one
   tensor per sample** (no padding; N differs between samples);
 - ``mask``: int64 (H, W) class labels aligned with the image, when a mask field is given.
   Masks stack into (B, H, W).

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter
 
+from ..errors import ImageDecodeError
 from .cropbox import CropBox, center_crop_box, random_resized_crop_box, reduction_for
 
 __all__ = [
@@ -46,13 +47,6 @@ try:  # libjpeg-turbo with DCT scaling; optional, Pillow is the fallback
     import simplejpeg as _sj
 except ImportError:  # pragma: no cover - simplejpeg is part of the loaders extra
     _sj = None
-
-
-class ImageDecodeError(ValueError):
-    """Encoded image bytes could not be decoded (corrupt, unsupported, too large).
-
-    Inside the loader it becomes the sample's :class:`~visiondata.loaders.errors.DecodeError`,
-    which names the shard and key."""
 
 
 def _check_pixels(width: int, height: int, limit: int) -> None:

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import tables
-from .cli import UsageError
+from .. import tables
+from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .schema import Card
+    from ..schema import Card
 
 __all__ = ["EXPORTERS", "STATS_QUERIES", "cell", "register_into", "text_table"]
 
@@ -179,7 +179,7 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .query import connect, execute_rows
+    from ..query import connect, execute_rows
 
     columns, rows = execute_rows(connect(), args.sql)  # no pyarrow needed on this path
     print(render(columns, rows, args.format))
@@ -190,7 +190,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_export_tables(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
-    from .store import list_cards
+    from ..store import list_cards
 
     if args.dir.exists() and not args.dir.is_dir():
         raise UsageError(f"{args.dir} exists and is not a directory")
@@ -204,7 +204,7 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
 
 def stats(cards: Sequence[Card] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every ``STATS_QUERIES`` section as rows (one fresh in-memory database for all)."""
-    from .query import connect, execute_rows
+    from ..query import connect, execute_rows
 
     con = connect(cards)
     out = {}
@@ -245,13 +245,13 @@ def exporter(fmt: str) -> Callable[[Any], str]:
 
     if fmt not in EXPORTERS:
         raise UsageError(f"unknown export format {fmt!r} (expected one of: {', '.join(EXPORTERS)})")
-    module = importlib.import_module(f".export.{EXPORTERS[fmt][0]}", __package__)
+    module = importlib.import_module(f"..export.{EXPORTERS[fmt][0]}", __package__)
     render_card: Callable[[Any], str] = module.render
     return render_card
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .store import get_card
+    from ..store import get_card
 
     render_card = exporter(args.to)  # check the format before looking the card up
     _write(render_card(get_card(args.name)), args.output)
@@ -259,7 +259,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_hf(args: argparse.Namespace) -> int:
-    from .export.import_hf import draft_card
+    from ..export.import_hf import draft_card
 
     if not args.path.is_file():
         raise UsageError(f"no such file: {args.path}")

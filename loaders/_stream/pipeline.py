@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from .collate import collate
-from .decode import SampleDecoder, sample_rng
-from .errors import BadSampleError
+from .._decode.collate import collate
+from .._decode.fields import SampleDecoder, sample_rng
+from ..errors import BadSampleError
+from ..shards.reader import SampleReader, Span
+from ..shards.remote import Counters, RemoteOptions
+from ..shards.sources import ShardEntry
 from .memory import release_free_memory
 from .mixing import SourceCounts, epoch_sequence
 from .partition import rank_span, worker_span
-from .reader import SampleReader, Span
-from .remote import Counters, RemoteOptions
 from .shuffle import IntArray, buffer_permutation, resume_start
-from .sources import ShardEntry
 from .world import World
 
 __all__ = ["STATS_KEY", "Plan", "WorkerStream"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ChecksumError, SourceError, TransientError
+from ..errors import ChecksumError, SourceError, TransientError
 
 __all__ = [
     "Counters",

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from .errors import DecodeError, LoaderOptionError, MissingFieldError, PickleRefusedError
+from ..errors import DecodeError, LoaderOptionError, MissingFieldError, PickleRefusedError
 
 __all__ = ["BY_EXTENSION", "DECODERS", "PICKLE_DECODERS", "SampleDecoder", "sample_rng"]
 

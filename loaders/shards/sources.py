@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .errors import SourceError, UnsafeURLError
+from ..errors import SourceError, UnsafeURLError
 from .manifest import MANIFEST_NAME, ManifestError, parse_manifest
 from .remote import Counters, RemoteOptions, is_local, open_range, url_to_fs, with_retries
-from .tarstream import BadHeader, TarStream, Truncated, split_name
+from .tar import BadHeader, TarStream, Truncated, split_name
 
 __all__ = [
     "ShardEntry",

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from .decode import SampleDecoder
-from .errors import BadSampleWarning, LoaderOptionError, TooManyErrorsError
+from .._decode.fields import SampleDecoder
+from ..errors import BadSampleWarning, LoaderOptionError, TooManyErrorsError
+from ..shards.remote import RemoteOptions
+from ..shards.sources import Source, resolve_source
 from .mixing import BALANCE_MODES, SourceCounts
 from .partition import REMAINDER_MODES, num_batches, worker_batches_before
 from .pipeline import STATS_KEY, Plan, WorkerStream
-from .remote import RemoteOptions
-from .sources import Source, resolve_source
 from .state import LoaderState
 from .world import World, detect_world
 

@@ -16,13 +16,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..errors import VideoDecodeError
+
 __all__ = ["ClipSampler", "VideoDecodeError", "clip_indices", "decode_clip", "decode_frame_folder"]
 
 Start = Literal["random", "center"] | int
-
-
-class VideoDecodeError(ValueError):
-    """Video bytes could not be decoded into the requested clip."""
 
 
 def clip_indices(

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .cli import UsageError
-from .schema import Card
-from .vocab import VOCABULARIES, render_markdown
+from .. import store
+from ..errors import UsageError
+from ..schema import Card
+from ..vocab import VOCABULARIES, render_markdown
 
 __all__ = ["card_json_schema", "register"]
 
@@ -65,9 +65,9 @@ def register(groups: Any) -> None:
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
     p.set_defaults(func=cmd_vocab)
 
-    from . import cli_catalogue
+    from . import catalogue
 
-    cli_catalogue.register_into(sub)
+    catalogue.register_into(sub)
 
 
 def _check_term(vocabulary: str, value: str | None) -> None:
@@ -147,7 +147,7 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate_cards
+    from ..validate import validate_cards
 
     default_files = list(store.card_files())
     files = _expand(args.paths) if args.paths else default_files
@@ -166,7 +166,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from .scaffold import scaffold
+    from ..scaffold import scaffold
 
     folder = (
         args.dir

@@ -26,10 +26,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ChecksumError, TarFormatError, TruncatedShardError
+from ..errors import ChecksumError, TarFormatError, TruncatedShardError
 from .remote import Counters, LocalRange, RemoteOptions, open_range
 from .sources import ShardEntry
-from .tarstream import BadHeader, TarStream, Truncated, split_name
+from .tar import BadHeader, TarStream, Truncated, split_name
 
 __all__ = ["SampleReader", "Span"]
 

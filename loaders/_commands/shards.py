@@ -12,8 +12,7 @@ import json
 import sys
 from typing import Any
 
-# mypy cannot follow the editable install's mapping of registry/ to visiondata.registry
-from visiondata.registry.cli import UsageError  # type: ignore[import-not-found]
+from visiondata.registry.errors import UsageError
 
 __all__ = ["register"]
 
@@ -89,14 +88,14 @@ def _need_extra() -> None:
         try:
             importlib.import_module(name)
         except ImportError:
-            from .convert.errors import MissingExtraError
+            from visiondata.registry.errors import MissingExtraError
 
-            raise MissingExtraError(name) from None
+            raise MissingExtraError(name, "loaders", "the converters") from None
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     _need_extra()
-    from .convert import ConversionError, convert
+    from ..convert import ConversionError, convert
 
     try:
         result = convert(
@@ -123,7 +122,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     _need_extra()
-    from .convert.verify import verify
+    from ..shards.verify import verify
 
     problems = verify(args.out, deep=args.deep)
     if problems:
@@ -144,7 +143,7 @@ def _human(n: float) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .convert.verify import info
+    from ..shards.verify import info
 
     data = info(args.out)
     if args.format == "json":

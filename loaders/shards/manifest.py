@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..errors import ManifestError
+
 __all__ = [
     "FORMAT",
     "MANIFEST_NAME",
@@ -32,10 +34,6 @@ __all__ = [
 FORMAT = "visiondata.manifest"
 VERSION = 1
 MANIFEST_NAME = "manifest.json"
-
-
-class ManifestError(ValueError):
-    """A manifest is missing, unreadable or inconsistent; the message names the file."""
 
 
 class _Model(BaseModel):

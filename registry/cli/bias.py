@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .cli import UsageError
-from .errors import VisionDataError
-from .schema import Card, Figure
-from .vocab import AXES, METRICS, PROVENANCE_KINDS
+from .. import store
+from ..errors import UsageError, VisionDataError
+from ..schema import Card, Figure
+from ..vocab import AXES, METRICS, PROVENANCE_KINDS
 
 __all__ = ["PLOT_FORMATS", "Row", "compare_rows", "plot_rows", "register"]
 
@@ -217,7 +216,7 @@ def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .cli_catalogue import text_table
+    from .catalogue import text_table
 
     card = store.get_card(args.name)
     rows = [Row.of(card, f) for f in card.figures]
@@ -276,7 +275,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .cli_catalogue import text_table
+    from .catalogue import text_table
 
     if args.plot is not None:
         if args.plot.suffix.lower() not in PLOT_FORMATS:

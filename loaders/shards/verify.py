@@ -16,9 +16,9 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from ..manifest import MANIFEST_NAME, Manifest, ManifestError, ShardInfo, read_manifest
-from .base import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_image, check_video
-from .errors import ItemError
+from ..convert.base import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_image, check_video
+from ..errors import ItemError
+from .manifest import MANIFEST_NAME, Manifest, ManifestError, ShardInfo, read_manifest
 
 __all__ = ["info", "verify"]
 
