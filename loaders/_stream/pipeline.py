@@ -23,6 +23,7 @@ import numpy as np
 from .._decode.collate import collate
 from .._decode.fields import SampleDecoder, sample_rng
 from ..errors import BadSampleError
+from ..shards.members import DEFAULT_LIMITS, Limits
 from ..shards.reader import SampleReader, Span
 from ..shards.remote import Counters, RemoteOptions
 from ..shards.sources import ShardEntry
@@ -56,6 +57,7 @@ class Plan:
     verify: bool
     remote: RemoteOptions = field(default_factory=RemoteOptions)
     spans: bool = True  # buffer local samples as positions (reader.Span), not bytes
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def shard_starts(self) -> IntArray:
@@ -120,7 +122,12 @@ class WorkerStream:
         starts = plan.shard_starts
         shard_of = np.searchsorted(starts, ids, side="right") - 1
         reader = SampleReader(
-            plan.shards, plan.remote, self.counters, verify=plan.verify, spans=plan.spans
+            plan.shards,
+            plan.remote,
+            self.counters,
+            verify=plan.verify,
+            spans=plan.spans,
+            limits=plan.limits,
         )
         stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
         sent = Counters()

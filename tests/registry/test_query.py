@@ -149,7 +149,7 @@ def test_syntax_error_gives_duckdb_message_and_the_tables() -> None:
         query("SELEC id FROM cards")
     text = str(info.value)
     assert "syntax error" in text and "SELEC" in text
-    assert "figures(card_id, figure_index, axis" in text and "cards(id, name" in text
+    assert "figures(card_id, figure_index, figure_id, axis" in text and "cards(id, name" in text
     assert isinstance(info.value, ValueError)
 
 
