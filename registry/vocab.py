@@ -166,6 +166,9 @@ AXES = _raw(
         "image_properties": "sizes, aspect ratios, grayscale share, formats",
         "coverage": "what the data spans: counts of scenes, identities, objects, hours",
         "robustness": "performance under corruptions or distribution shift",
+        "conditions.weather": "shares or counts by weather condition (clear, rain, snow, fog, ...)",
+        "conditions.time_of_day": "shares or counts by time of day or lighting (daytime, night, dawn/dusk)",
+        "conditions.scene_type": "shares or counts by scene type (city street, highway, residential, ...)",
     }
 )
 
@@ -182,6 +185,9 @@ EXCLUSIVE_AXES = frozenset(
         "geography.continent",
         "geography.city",
         "socioeconomic.income",
+        "conditions.weather",
+        "conditions.time_of_day",
+        "conditions.scene_type",
     }
 )
 
@@ -208,6 +214,8 @@ METRICS = _raw(
         "ratio": "ratio of two quantities described in the record's note",
         "difference": "difference between two values of one quantity, described in the record's note",
         "miou": "mean intersection over union",
+        "macro_f1": "F1 score computed per class, then averaged over the classes",
+        "pearson_r": "Pearson correlation between predictions and targets (-1 to 1)",
     }
 )
 
