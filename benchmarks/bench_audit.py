@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from photos import make_imagefolder
 from visiondata.loaders.audit.audit import AuditOptions, run_audit
 from visiondata.loaders.audit.scan import iter_tar_samples
-from visiondata.loaders.manifest import (
+from visiondata.loaders.shards.manifest import (
     ConverterInfo,
     Manifest,
     SplitInfo,
     read_manifest,
     write_manifest,
 )
-from visiondata.loaders.tarwriter import ShardWriter
+from visiondata.loaders.shards.writer import ShardWriter
 
 
 def make_shards(root: Path, count: int, per_shard: int) -> Path:

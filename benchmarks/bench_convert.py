@@ -74,7 +74,7 @@ def time_convert(src: Path, out: Path, verify: str) -> float:
 
 def time_writer_only(src: Path, dest: Path) -> float:
     """The shared ShardWriter alone (sha256 on its helper thread included) on bytes already in memory."""
-    from visiondata.loaders.tarwriter import ShardWriter
+    from visiondata.loaders.shards.writer import ShardWriter
 
     files = sorted(src.rglob("*.jpg"))
     data = {p: p.read_bytes() for p in files}

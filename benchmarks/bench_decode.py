@@ -33,8 +33,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from photos import make_imagefolder
-from visiondata.loaders.cropbox import CropBox, random_resized_crop_box, reduction_for
-from visiondata.loaders.imageops import MAX_PIXELS, RandomResizedCrop, _decode_region, resize_crop
+from visiondata.loaders._decode.cropbox import CropBox, random_resized_crop_box, reduction_for
+from visiondata.loaders._decode.imageops import (
+    MAX_PIXELS,
+    RandomResizedCrop,
+    _decode_region,
+    resize_crop,
+)
 
 OUT = 224
 

@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from photos import make_imagefolder
-from visiondata.loaders.bench import render, run_bench
+from visiondata.loaders._bench import render, run_bench
+from visiondata.loaders._decode.video import decode_clip
 from visiondata.loaders.convert import convert
-from visiondata.loaders.video import decode_clip
 
 VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "video"
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from visiondata.loaders import Loader, World
-from visiondata.loaders.manifest import ConverterInfo, Manifest, SplitInfo, write_manifest
-from visiondata.loaders.tarwriter import ShardWriter
+from visiondata.loaders.shards.manifest import ConverterInfo, Manifest, SplitInfo, write_manifest
+from visiondata.loaders.shards.writer import ShardWriter
 
 
 def memory_mb() -> tuple[float, float]:

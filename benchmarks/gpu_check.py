@@ -26,9 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from photos import make_imagefolder
 from visiondata.loaders import Loader
+from visiondata.loaders._decode.imageops import RandomResizedCrop
+from visiondata.loaders._device import DevicePrefetcher
 from visiondata.loaders.convert import convert
-from visiondata.loaders.device import DevicePrefetcher
-from visiondata.loaders.imageops import RandomResizedCrop
 
 
 def make_loader(shards: Path, workers: int, seed: int = 0) -> Loader:

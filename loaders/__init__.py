@@ -1,7 +1,10 @@
 """visiondata.loaders: stream sharded WebDataset tars into PyTorch (``pip install visiondata[loaders]``).
 
-The public names load lazily (PEP 562), so ``import visiondata.loaders`` does not import
-torch, numpy or fsspec; the first use of ``Loader`` does.
+Every public name is listed once, in :data:`_EXPORTS`, and loads lazily (PEP 562), so
+``import visiondata.loaders`` does not import torch, numpy or fsspec; the first use of
+``Loader`` does. Modules whose names start with ``_`` are private. The public subpackages are
+``visiondata.loaders.shards`` (the torch-free shard layer: manifest, tar reader and writer),
+``visiondata.loaders.convert`` (the converters) and ``visiondata.loaders.audit``.
 """
 
 from __future__ import annotations
@@ -9,77 +12,123 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the same names as _EXPORTS (a test keeps the two in step)
+    from ._decode.collate import Ragged
+    from ._decode.detection import DetectionTransform
+    from ._decode.imageops import (
+        CenterCrop,
+        ColorJitter,
+        GaussianBlur,
+        RandomGrayscale,
+        RandomResizedCrop,
+    )
+    from ._decode.video import ClipSampler
+    from ._device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher, normalize_uint8
+    from ._stream.loader import Loader, LoaderStats, load
+    from ._stream.world import World, detect_world
     from .errors import (
+        BadMemberError,
         BadSampleError,
         BadSampleWarning,
         ChecksumError,
+        ConversionError,
         DecodeError,
+        DecompressionBombError,
+        DuplicateMemberError,
+        ImageDecodeError,
+        ItemError,
         LoaderError,
         LoaderOptionError,
+        ManifestError,
+        MemberTooLargeError,
+        MissingExtraError,
         MissingFieldError,
+        OutputLockedError,
         PickleRefusedError,
+        SampleError,
         SourceError,
         StateError,
         TarFormatError,
         TooManyErrorsError,
         TransientError,
         TruncatedShardError,
+        UnsafeMemberError,
         UnsafeURLError,
+        VideoDecodeError,
     )
-    from .loader import Loader, LoaderStats, load
-    from .world import World, detect_world
 
-_EXPORTS: dict[str, str] = {
-    "Loader": "loader",
-    "LoaderStats": "loader",
-    "load": "loader",
-    "World": "world",
-    "detect_world": "world",
-    "BadSampleError": "errors",
-    "BadSampleWarning": "errors",
-    "ChecksumError": "errors",
-    "DecodeError": "errors",
-    "LoaderError": "errors",
-    "LoaderOptionError": "errors",
-    "MissingFieldError": "errors",
-    "PickleRefusedError": "errors",
-    "SourceError": "errors",
-    "StateError": "errors",
-    "TarFormatError": "errors",
-    "TooManyErrorsError": "errors",
-    "TransientError": "errors",
-    "TruncatedShardError": "errors",
-    "UnsafeURLError": "errors",
-}
-
-__all__ = [
+_ERRORS = (
+    "BadMemberError",
     "BadSampleError",
     "BadSampleWarning",
     "ChecksumError",
+    "ConversionError",
     "DecodeError",
-    "Loader",
+    "DecompressionBombError",
+    "DuplicateMemberError",
+    "ImageDecodeError",
+    "ItemError",
     "LoaderError",
     "LoaderOptionError",
-    "LoaderStats",
+    "ManifestError",
+    "MemberTooLargeError",
+    "MissingExtraError",
     "MissingFieldError",
+    "OutputLockedError",
     "PickleRefusedError",
+    "SampleError",
     "SourceError",
     "StateError",
     "TarFormatError",
     "TooManyErrorsError",
     "TransientError",
     "TruncatedShardError",
+    "UnsafeMemberError",
     "UnsafeURLError",
-    "World",
-    "detect_world",
-    "load",
-]
+    "VideoDecodeError",
+)
+
+#: public name -> the private module that defines it: the one list of public names.
+_EXPORTS: dict[str, str] = {
+    "Loader": "_stream.loader",
+    "LoaderStats": "_stream.loader",
+    "load": "_stream.loader",
+    "World": "_stream.world",
+    "detect_world": "_stream.world",
+    "DevicePrefetcher": "_device",
+    "normalize_uint8": "_device",
+    "IMAGENET_MEAN": "_device",
+    "IMAGENET_STD": "_device",
+    "RandomResizedCrop": "_decode.imageops",
+    "CenterCrop": "_decode.imageops",
+    "ColorJitter": "_decode.imageops",
+    "GaussianBlur": "_decode.imageops",
+    "RandomGrayscale": "_decode.imageops",
+    "DetectionTransform": "_decode.detection",
+    "ClipSampler": "_decode.video",
+    "Ragged": "_decode.collate",
+    **dict.fromkeys(_ERRORS, "errors"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+#: top-level modules of the ``loaders`` extra: importing a public name without them installed
+#: says which extra to install instead of a bare ModuleNotFoundError.
+_EXTRA_MODULES = frozenset({"torch", "numpy", "fsspec", "PIL", "simplejpeg", "av", "psutil"})
 
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        try:
+            module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in _EXTRA_MODULES:
+                raise
+            from visiondata.registry.errors import MissingExtraError
+
+            raise MissingExtraError(top, "loaders", f"visiondata.loaders.{name}") from exc
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

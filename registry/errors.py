@@ -8,15 +8,37 @@ from dataclasses import dataclass
 __all__ = [
     "CardNotFoundError",
     "CardValidationError",
+    "MissingExtraError",
     "Problem",
     "QueryError",
     "UsageError",
     "VisionDataError",
+    "VisionDataWarning",
 ]
 
 
 class VisionDataError(Exception):
-    """Base class of every error visiondata raises on purpose."""
+    """Base class of every error visiondata raises on purpose (registry, shard layer, loaders,
+    converters, audits: the whole tree is drawn in ``visiondata.loaders.errors``)."""
+
+
+class VisionDataWarning(UserWarning):
+    """Base class of every warning visiondata issues on purpose."""
+
+
+class MissingExtraError(VisionDataError, ImportError):
+    """A module that an optional extra provides is not installed; says which extra to install."""
+
+    def __init__(self, module: str, extra: str = "loaders", what: str = "this feature") -> None:
+        self.module, self.extra, self.what = module, extra, what
+        super().__init__(
+            f"{module!r} is not installed ({what} needs it); install the {extra} extra: "
+            f'pip install "visiondata[{extra}]"'
+        )
+        self.name = module
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.module, self.extra, self.what))
 
 
 @dataclass(frozen=True, order=True)

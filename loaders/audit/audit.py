@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
+from ..shards.manifest import MANIFEST_NAME, Manifest, ManifestError, read_manifest
 from .annotations import ATTRIBUTE_AXES
 from .dedup import DedupResult, find_duplicates, items_from_rows
 from .phash import DEFAULT_BANDS, DEFAULT_THRESHOLD, HashIndex
@@ -119,6 +119,7 @@ def _tasks(
                     split=split,
                     index=i,
                     path=str(root / shard.name),
+                    keys=list(shard.keys),
                     offsets=list(shard.offsets),
                     labels=labels,
                     classes=classes,

@@ -8,7 +8,7 @@ resumes and writes the manifest for all of them.
 
 from __future__ import annotations
 
-from .errors import ConversionError, ItemError, MissingExtraError
+from ..errors import ConversionError, ItemError, MissingExtraError
 from .run import FORMATS, ON_ERROR, ConvertResult, convert, get_converter, parse_size
 
 __all__ = [

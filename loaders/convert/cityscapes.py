@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+from ..errors import ConversionError, ItemError
 from .base import (
     Converter,
     Item,
@@ -28,7 +29,6 @@ from .base import (
     read_file,
     stamp,
 )
-from .errors import ConversionError, ItemError
 
 __all__ = ["LABELS", "CityscapesConverter"]
 

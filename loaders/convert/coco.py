@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..errors import ConversionError, ItemError
 from .base import (
     Converter,
     Item,
@@ -30,7 +31,6 @@ from .base import (
     source_ext,
     stamp,
 )
-from .errors import ConversionError, ItemError
 
 __all__ = ["CocoConverter"]
 

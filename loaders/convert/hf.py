@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..errors import ConversionError, ItemError, MissingExtraError
 from .base import Converter, Item, Report, check_image, read_file, safe_join
-from .errors import ConversionError, ItemError, MissingExtraError
 
 __all__ = ["HFConverter"]
 
@@ -55,7 +55,7 @@ class HFConverter(Converter):
         try:
             import datasets  # type: ignore[import-untyped]
         except ImportError:
-            raise MissingExtraError("datasets") from None
+            raise MissingExtraError("datasets", "dev", "convert hf") from None
         src, split = self.root, self.options.split
         if (src / "dataset_dict.json").is_file() or (src / "state.json").is_file():
             ds = datasets.load_from_disk(str(src))

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
+from ..errors import ItemError
 from .base import (
     IMAGE_EXTENSIONS,
     Converter,
@@ -29,7 +30,6 @@ from .base import (
     source_ext,
     stamp,
 )
-from .errors import ItemError
 
 __all__ = ["ImageFolderConverter", "walk_files"]
 

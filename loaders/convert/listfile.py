@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..tarwriter import SampleError, check_key
+from ..errors import ConversionError, ItemError
+from ..shards.writer import SampleError, check_key
 from .base import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -34,7 +35,6 @@ from .base import (
     source_ext,
     stamp,
 )
-from .errors import ConversionError, ItemError
 
 __all__ = ["ListConverter"]
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..errors import ItemError
 from .base import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -33,7 +34,6 @@ from .base import (
     source_ext,
     stamp,
 )
-from .errors import ItemError
 
 __all__ = ["VideoConverter"]
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..manifest import ShardInfo
-from ..tarwriter import ShardWriter
+from ..errors import ItemError
+from ..shards.manifest import ShardInfo
+from ..shards.writer import ShardWriter
 from .base import Converter, Item
-from .errors import ItemError
 from .plan import ShardTask
 
 __all__ = [

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from visiondata.loaders.manifest import (
+from visiondata.loaders.shards.manifest import (
     ConverterInfo,
     Manifest,
     ShardInfo,
     SplitInfo,
     write_manifest,
 )
-from visiondata.loaders.tarwriter import ShardWriter
+from visiondata.loaders.shards.writer import ShardWriter
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from visiondata.loaders.audit.audit import AuditOptions, AuditResult, run_audit
 from visiondata.loaders.audit.figures import CITATION_KEY, audit_figures, split_summary
-from visiondata.loaders.manifest import ManifestError
+from visiondata.loaders.shards.manifest import ManifestError
 from visiondata.registry.cli import main
 from visiondata.registry.schema import Figure
 from visiondata.registry.validate import parse_card_file
@@ -269,7 +269,7 @@ def test_real_voc_and_coco_shards(tmp_path: Path) -> None:
 
 def test_cli_module_imports_stay_light() -> None:
     code = (
-        "import sys, visiondata.loaders.cli_audit, visiondata.registry.cli as c; c.build_parser();"
+        "import sys, visiondata.loaders._commands.audit, visiondata.registry.cli as c; c.build_parser();"
         "print(sorted(m for m in ('torch', 'PIL', 'pandas', 'numpy', 'sklearn', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

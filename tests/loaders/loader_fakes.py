@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from visiondata.loaders.manifest import ConverterInfo, Manifest, SplitInfo, write_manifest
-from visiondata.loaders.tarwriter import ShardWriter
+from visiondata.loaders.shards.manifest import ConverterInfo, Manifest, SplitInfo, write_manifest
+from visiondata.loaders.shards.writer import ShardWriter
 
 REALDATA = Path(__file__).parents[2].parent / "shared" / "realdata"
 

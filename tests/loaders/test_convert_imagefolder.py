@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from visiondata.loaders.convert import ConversionError, ItemError, convert
-from visiondata.loaders.manifest import read_manifest
+from visiondata.loaders.shards.manifest import read_manifest
 
 from .convert_fakes import (
     IMAGEFOLDER,

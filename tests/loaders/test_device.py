@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from visiondata.loaders.device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher, normalize_uint8
+from visiondata.loaders._device import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DevicePrefetcher,
+    normalize_uint8,
+)
 
 
 def _batches(n: int = 5, b: int = 4) -> list[dict[str, object]]:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from visiondata.loaders import Loader
+from visiondata.loaders._decode.detection import DetectionTransform
+from visiondata.loaders._decode.imageops import RandomResizedCrop
+from visiondata.loaders._decode.video import ClipSampler
+from visiondata.loaders._device import DevicePrefetcher
 from visiondata.loaders.convert import convert
-from visiondata.loaders.detection import DetectionTransform
-from visiondata.loaders.device import DevicePrefetcher
-from visiondata.loaders.imageops import RandomResizedCrop
-from visiondata.loaders.manifest import read_manifest
-from visiondata.loaders.video import ClipSampler
+from visiondata.loaders.shards.manifest import read_manifest
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 import visiondata.loaders as vl
 from visiondata.loaders import Loader, LoaderOptionError, World
-from visiondata.loaders.manifest import ConverterInfo, Manifest, SplitInfo, write_manifest
-from visiondata.loaders.tarwriter import ShardWriter
+from visiondata.loaders.shards.manifest import ConverterInfo, Manifest, SplitInfo, write_manifest
+from visiondata.loaders.shards.writer import ShardWriter
 
 from .loader_fakes import REALDATA, all_keys, make_shards, png_bytes
 

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visiondata.loaders.mixing import SourceCounts, epoch_sequence
-from visiondata.loaders.partition import (
+from visiondata.loaders._stream.mixing import SourceCounts, epoch_sequence
+from visiondata.loaders._stream.partition import (
     num_batches,
     rank_span,
     worker_batches_before,

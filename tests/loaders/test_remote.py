@@ -163,7 +163,7 @@ def test_s3_via_moto(s3: dict[str, Any], shard_root: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_retries_give_up_with_a_clear_error() -> None:
-    from visiondata.loaders.manifest import ManifestError
+    from visiondata.loaders.shards.manifest import ManifestError
 
     url = f"http://127.0.0.1:{free_port()}/nothing-listens-here"
     with pytest.raises(ManifestError, match=r"still failing after 2 retries"):
@@ -171,7 +171,7 @@ def test_retries_give_up_with_a_clear_error() -> None:
 
 
 def test_transient_errors_are_told_apart() -> None:
-    from visiondata.loaders.remote import is_transient
+    from visiondata.loaders.shards.remote import is_transient
 
     assert is_transient(ConnectionResetError())
     assert is_transient(TimeoutError())

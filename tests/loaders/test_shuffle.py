@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visiondata.loaders.mixing import SourceCounts, balanced_selection, epoch_sequence
-from visiondata.loaders.shuffle import buffer_permutation, permutation, resume_start
+from visiondata.loaders._stream.mixing import SourceCounts, balanced_selection, epoch_sequence
+from visiondata.loaders._stream.shuffle import buffer_permutation, permutation, resume_start
 
 
 @settings(max_examples=200, deadline=None)

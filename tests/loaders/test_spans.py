@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from visiondata.loaders import BadSampleWarning, Loader, World
 from visiondata.loaders.errors import TruncatedShardError
-from visiondata.loaders.reader import SPAN_MIN_BYTES, SampleReader, Span
-from visiondata.loaders.remote import Counters, RemoteOptions
-from visiondata.loaders.sources import ShardEntry, resolve_source
+from visiondata.loaders.shards.reader import SPAN_MIN_BYTES, SampleReader, Span
+from visiondata.loaders.shards.remote import Counters, RemoteOptions
+from visiondata.loaders.shards.sources import ShardEntry, resolve_source
 
 from .loader_fakes import make_shards
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from visiondata.loaders.tarwriter import SampleError, ShardWriter
+from visiondata.loaders.shards.writer import SampleError, ShardWriter
 
 KEY = st.from_regex(r"[A-Za-z0-9_-]{1,20}(/[A-Za-z0-9_-]{1,20}){0,2}", fullmatch=True)
 MEMBERS = st.dictionaries(

@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from visiondata.loaders.video import ClipSampler, VideoDecodeError, clip_indices, decode_clip
+from visiondata.loaders._decode.video import (
+    ClipSampler,
+    VideoDecodeError,
+    clip_indices,
+    decode_clip,
+)
 
 VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "realdata" / "video"
 CLIPS = [

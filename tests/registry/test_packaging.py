@@ -55,7 +55,7 @@ def test_cards_list_starts_fast() -> None:
             "-X",
             "importtime",
             "-c",
-            "import visiondata.registry.cli, visiondata.registry.cli_cards",
+            "import visiondata.registry.cli, visiondata.registry.cli.cards",
         ],
         capture_output=True,
         text=True,

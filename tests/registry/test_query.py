@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from visiondata.registry import Card, QueryError, list_cards, query
 from visiondata.registry.cli import main
-from visiondata.registry.cli_catalogue import STATS_QUERIES
+from visiondata.registry.cli.catalogue import STATS_QUERIES
 from visiondata.registry.query import connect, execute, run_query
 from visiondata.registry.store import load_card
 from visiondata.registry.tables import TABLES, build_tables, render_markdown, render_text
@@ -149,7 +149,7 @@ def test_syntax_error_gives_duckdb_message_and_the_tables() -> None:
         query("SELEC id FROM cards")
     text = str(info.value)
     assert "syntax error" in text and "SELEC" in text
-    assert "figures(card_id, figure_index, axis" in text and "cards(id, name" in text
+    assert "figures(card_id, figure_index, figure_id, axis" in text and "cards(id, name" in text
     assert isinstance(info.value, ValueError)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from visiondata.registry import store
-from visiondata.registry.cli_cards import card_json_schema
+from visiondata.registry.cli.cards import card_json_schema
 from visiondata.registry.validate import parse_card_file, validate_cards
 from visiondata.registry.vocab import VOCABULARIES, render_markdown
 

@@ -15,13 +15,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import tables
-from .cli import UsageError
+from .. import tables
+from ..errors import UsageError
 
 if TYPE_CHECKING:
-    from .schema import Card
+    from ..schema import Card, Verification
 
-__all__ = ["EXPORTERS", "STATS_QUERIES", "cell", "register_into", "text_table"]
+__all__ = [
+    "EXPORTERS",
+    "STATS_QUERIES",
+    "cell",
+    "register_into",
+    "stats",
+    "text_table",
+    "unverified",
+]
 
 #: Export formats of ``cards export --to``: module (under .export) and its one-line description.
 EXPORTERS: Mapping[str, tuple[str, str]] = {
@@ -33,12 +41,35 @@ EXPORTERS: Mapping[str, tuple[str, str]] = {
 #: The sections of ``cards stats``, each one query over the catalogue tables.
 STATS_QUERIES: Mapping[str, str] = {
     "catalogue": """
+        WITH numbers AS (
+            SELECT verification_status, locator FROM figures
+            UNION ALL SELECT verification_status, locator FROM transfers)
         SELECT (SELECT count(*) FROM cards) AS cards,
                (SELECT count(*) FROM figures) AS figures,
-               (SELECT count(*) FROM figures WHERE verification_status = 'verified') AS verified,
-               round((SELECT count(*) FROM figures WHERE verification_status = 'verified')
-                     / greatest((SELECT count(*) FROM figures), 1), 3) AS verified_share,
-               (SELECT count(*) FROM cards WHERE num_figures = 0) AS cards_without_figures""",
+               (SELECT count(*) FROM transfers) AS transfers,
+               round(count(*) FILTER (WHERE verification_status = 'verified')
+                     / greatest(count(*), 1), 3) AS verified_share,
+               round(count(*) FILTER (WHERE verification_status = 'secondary')
+                     / greatest(count(*), 1), 3) AS secondary_share,
+               round(count(*) FILTER (WHERE verification_status = 'unverified')
+                     / greatest(count(*), 1), 3) AS unverified_share,
+               round(count(*) FILTER (WHERE verification_status = 'disputed')
+                     / greatest(count(*), 1), 3) AS disputed_share,
+               round(count(*) FILTER (WHERE locator IS NOT NULL)
+                     / greatest(count(*), 1), 3) AS located_share,
+               (SELECT count(*) FROM cards WHERE num_figures = 0) AS cards_without_figures
+        FROM numbers""",
+    "numbers by verification": """
+        SELECT what, status AS verification_status, count(*) AS n,
+               round(count(*) / sum(count(*)) OVER (PARTITION BY what), 3) AS share
+        FROM (SELECT 'figures' AS what, verification_status AS status FROM figures
+              UNION ALL SELECT 'transfers', verification_status FROM transfers
+              UNION ALL SELECT 'splits', coalesce(verification_status, '(none)') FROM splits
+              UNION ALL SELECT 'folds', coalesce(verification_status, '(none)') FROM folds)
+        GROUP BY what, status ORDER BY what, n DESC, status""",
+    "splits by count kind": """
+        SELECT count_kind, count(*) AS splits, count(DISTINCT card_id) AS cards FROM splits
+        GROUP BY count_kind ORDER BY splits DESC, count_kind""",
     "cards by task": """
         SELECT task, count(*) AS cards FROM (SELECT unnest(tasks) AS task FROM cards)
         GROUP BY task ORDER BY cards DESC, task""",
@@ -49,10 +80,9 @@ STATS_QUERIES: Mapping[str, str] = {
         SELECT axis, count(*) AS figures, count(DISTINCT card_id) AS cards,
                count(*) FILTER (WHERE verification_status = 'verified') AS verified
         FROM figures GROUP BY axis ORDER BY figures DESC, axis""",
-    "figures by verification": """
-        SELECT verification_status, count(*) AS figures,
-               round(count(*) / sum(count(*)) OVER (), 3) AS share
-        FROM figures GROUP BY verification_status ORDER BY figures DESC""",
+    "transfers": """
+        SELECT card_id AS source, target_card AS target, metric, count(*) AS transfers
+        FROM transfers GROUP BY ALL ORDER BY source, target, metric""",
     "figures by provenance": """
         SELECT provenance_kind, count(*) AS figures FROM figures
         GROUP BY provenance_kind ORDER BY figures DESC""",
@@ -91,7 +121,18 @@ def register_into(sub: Any) -> None:
     p.add_argument("dir", type=Path, help="output directory (created if missing)")
     p.set_defaults(func=cmd_export_tables)
 
-    p = _add(sub, "stats", "catalogue health: cards by task and modality, figures by axis, ...")
+    p = _add(
+        sub,
+        "stats",
+        "catalogue health: verified / secondary / unverified shares, located share, figures by "
+        "axis, ...",
+    )
+    p.add_argument(
+        "--unverified",
+        action="store_true",
+        help="instead, list every figure, transfer, split and class count not verified, with "
+        "what was read",
+    )
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_stats)
 
@@ -100,6 +141,13 @@ def register_into(sub: Any) -> None:
     formats = "; ".join(f"{k}: {d}" for k, (_, d) in EXPORTERS.items())
     p.add_argument("--to", required=True, choices=list(EXPORTERS), help=formats)
     p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
+    p.add_argument(
+        "--shards",
+        type=Path,
+        metavar="DIR",
+        help="with --to hf: a shard set (its manifest.json, or the directory holding it); the "
+        "card's configs then point at its shards, relative to that directory",
+    )
     p.set_defaults(func=cmd_export)
 
     p = _add(sub, "import-hf", "draft a card from a Hugging Face dataset card (README.md)")
@@ -179,7 +227,7 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .query import connect, execute_rows
+    from ..query import connect, execute_rows
 
     columns, rows = execute_rows(connect(), args.sql)  # no pyarrow needed on this path
     print(render(columns, rows, args.format))
@@ -190,7 +238,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_export_tables(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
-    from .store import list_cards
+    from ..store import list_cards
 
     if args.dir.exists() and not args.dir.is_dir():
         raise UsageError(f"{args.dir} exists and is not a directory")
@@ -204,7 +252,7 @@ def cmd_export_tables(args: argparse.Namespace) -> int:
 
 def stats(cards: Sequence[Card] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every ``STATS_QUERIES`` section as rows (one fresh in-memory database for all)."""
-    from .query import connect, execute_rows
+    from ..query import connect, execute_rows
 
     con = connect(cards)
     out = {}
@@ -214,7 +262,54 @@ def stats(cards: Sequence[Card] | None = None) -> dict[str, list[dict[str, Any]]
     return out
 
 
+def _not_verified(
+    card: Card, what: str, item_id: str, record: Verification | None
+) -> dict[str, Any] | None:
+    if record is not None and record.status == "verified":
+        return None
+    return {
+        "card": card.id,
+        "what": what,
+        "id": item_id,
+        "status": record.status if record is not None else "(none)",
+        "read": (record.note if record is not None else None) or "no verification recorded",
+        "url": record.url if record is not None else None,
+    }
+
+
+def unverified(cards: Sequence[Card] | None = None) -> list[dict[str, Any]]:
+    """Every number of ``cards`` (default: all) that is not verified: figures (derived ones with
+    their computed status), transfers, splits, fold splits and class counts, each with what was
+    read instead."""
+    from ..store import list_cards
+
+    out: list[dict[str, Any] | None] = []
+    for c in list_cards() if cards is None else cards:
+        out += [_not_verified(c, "figure", f.id, c.verification_of(f)) for f in c.figures]
+        out += [_not_verified(c, "transfer", t.id, t.verification) for t in c.transfers]
+        out += [
+            _not_verified(c, "split", f"splits.{n}", s.verification) for n, s in c.splits.items()
+        ]
+        out += [
+            _not_verified(c, "split", f"folds.{fold}.{n}", s.verification)
+            for fold, f in c.folds.items()
+            for n, s in f.splits.items()
+        ]
+        if c.classes is not None:
+            out.append(_not_verified(c, "classes", "classes.count", c.classes.verification))
+    return [row for row in out if row is not None]
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
+    if args.unverified:
+        rows = unverified()
+        if args.format == "json":
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+        else:
+            header = ["card", "what", "id", "status", "read"]
+            print(text_table(header, [[r[h] for h in header] for r in rows]))
+        print(f"{len(rows)} number(s) not verified", file=sys.stderr)
+        return 0
     sections = stats()
     if args.format == "json":
         print(json.dumps(sections, indent=2, default=str))
@@ -245,21 +340,30 @@ def exporter(fmt: str) -> Callable[[Any], str]:
 
     if fmt not in EXPORTERS:
         raise UsageError(f"unknown export format {fmt!r} (expected one of: {', '.join(EXPORTERS)})")
-    module = importlib.import_module(f".export.{EXPORTERS[fmt][0]}", __package__)
+    module = importlib.import_module(f"..export.{EXPORTERS[fmt][0]}", __package__)
     render_card: Callable[[Any], str] = module.render
     return render_card
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .store import get_card
+    from ..store import get_card
 
     render_card = exporter(args.to)  # check the format before looking the card up
-    _write(render_card(get_card(args.name)), args.output)
+    if args.shards is not None and args.to != "hf":
+        raise UsageError(f"--shards is only for --to hf (got --to {args.to})")
+    card = get_card(args.name)
+    if args.shards is not None:
+        from ..export import hf
+        from ..export._common import manifest_data_files
+
+        _write(hf.render(card, manifest_data_files(args.shards)), args.output)
+        return 0
+    _write(render_card(card), args.output)
     return 0
 
 
 def cmd_import_hf(args: argparse.Namespace) -> int:
-    from .export.import_hf import draft_card
+    from ..export.import_hf import draft_card
 
     if not args.path.is_file():
         raise UsageError(f"no such file: {args.path}")

@@ -87,7 +87,7 @@ class _PeakMemory:
 
 
 def _shard_urls(source: str, split: str) -> list[str]:
-    from .manifest import read_manifest
+    from .shards.manifest import read_manifest
 
     root = Path(source)
     manifest = read_manifest(root)
@@ -104,7 +104,7 @@ def _webdataset_batches(
     import webdataset as wds
     from PIL import Image
 
-    from .cropbox import random_resized_crop_box
+    from ._decode.cropbox import random_resized_crop_box
 
     rng = random.Random(seed)
 
@@ -141,9 +141,9 @@ def _webdataset_batches(
 def _visiondata_batches(
     source: str, split: str, batch_size: int, workers: int, crop: int, device: str, seed: int
 ) -> Iterable[Any]:
-    from .device import DevicePrefetcher
-    from .imageops import RandomResizedCrop
-    from .loader import Loader
+    from ._decode.imageops import RandomResizedCrop
+    from ._device import DevicePrefetcher
+    from ._stream.loader import Loader
 
     loader = Loader(
         source,
@@ -238,7 +238,7 @@ def run_bench(
             [pipeline, source, split, batch_size, workers, crop, device, batches, seed]
         )
         out = subprocess.run(
-            [sys.executable, "-m", "visiondata.loaders.bench", args],
+            [sys.executable, "-m", "visiondata.loaders._bench", args],
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},

@@ -34,7 +34,7 @@ def register(groups: Any) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import render, run_bench
+    from .._bench import render, run_bench
 
     if not (Path(args.source) / "manifest.json").exists():
         raise UsageError(

@@ -20,16 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from .collate import collate
-from .decode import SampleDecoder, sample_rng
-from .errors import BadSampleError
+from .._decode.collate import collate
+from .._decode.fields import SampleDecoder, sample_rng
+from ..errors import BadSampleError
+from ..shards.members import DEFAULT_LIMITS, Limits
+from ..shards.reader import SampleReader, Span
+from ..shards.remote import Counters, RemoteOptions
+from ..shards.sources import ShardEntry
 from .memory import release_free_memory
 from .mixing import SourceCounts, epoch_sequence
 from .partition import rank_span, worker_span
-from .reader import SampleReader, Span
-from .remote import Counters, RemoteOptions
 from .shuffle import IntArray, buffer_permutation, resume_start
-from .sources import ShardEntry
 from .world import World
 
 __all__ = ["STATS_KEY", "Plan", "WorkerStream"]
@@ -56,6 +57,7 @@ class Plan:
     verify: bool
     remote: RemoteOptions = field(default_factory=RemoteOptions)
     spans: bool = True  # buffer local samples as positions (reader.Span), not bytes
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def shard_starts(self) -> IntArray:
@@ -120,7 +122,12 @@ class WorkerStream:
         starts = plan.shard_starts
         shard_of = np.searchsorted(starts, ids, side="right") - 1
         reader = SampleReader(
-            plan.shards, plan.remote, self.counters, verify=plan.verify, spans=plan.spans
+            plan.shards,
+            plan.remote,
+            self.counters,
+            verify=plan.verify,
+            spans=plan.spans,
+            limits=plan.limits,
         )
         stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
         sent = Counters()

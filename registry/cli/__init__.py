@@ -1,5 +1,11 @@
 """The ``visiondata`` command. Command groups live in their own modules and register here.
 
+Commands are discovered through one mechanism, the ``visiondata.commands`` entry-point group
+(``pyproject.toml``): each entry names a ``register(subparsers)`` function. The registry's own
+groups come first, then every other group by name. So nothing here imports the loaders: their
+commands join when the loaders are installed, and a third-party package can add a group the
+same way.
+
 Nothing imported at start-up may import torch: loader commands import it inside their
 handlers, so ``visiondata cards ...`` stays fast and works without the loaders extra.
 """
@@ -7,24 +13,39 @@ handlers, so ``visiondata cards ...`` stays fast and works without the loaders e
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import warnings
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any, NoReturn
 
-from .errors import CardNotFoundError, UsageError, VisionDataError
+from ..errors import CardNotFoundError, UsageError, VisionDataError
 
-__all__ = ["COMMAND_MODULES", "UsageError", "main"]
+__all__ = ["ENTRY_POINT_GROUP", "UsageError", "build_parser", "command_registrations", "main"]
 
-#: Modules with a ``register(subparsers)`` function, in the order shown by ``--help``.
-COMMAND_MODULES = [
-    "visiondata.registry.cli_cards",
-    "visiondata.registry.cli_bias",
-    "visiondata.loaders.cli_shards",
-    "visiondata.loaders.cli_audit",
-    "visiondata.loaders.cli_bench",
-]
+#: The entry-point group every command group registers in.
+ENTRY_POINT_GROUP = "visiondata.commands"
+_OWN = "visiondata.registry."
+
+
+def command_registrations() -> list[tuple[str, Callable[[Any], None]]]:
+    """``(name, register)`` of every command group, the registry's own first, then by name."""
+    eps = sorted(
+        metadata.entry_points(group=ENTRY_POINT_GROUP),
+        key=lambda ep: (not ep.value.startswith(_OWN), ep.name),
+    )
+    out: list[tuple[str, Callable[[Any], None]]] = []
+    for ep in eps:
+        if ep.value.startswith("visiondata."):
+            out.append((ep.name, ep.load()))  # our own: an import error is a bug, let it show
+            continue
+        try:
+            out.append((ep.name, ep.load()))
+        except Exception as exc:  # a broken plug-in must not take the command down
+            warnings.warn(
+                f"command group {ep.name!r} ({ep.value}) failed to load: {exc}", stacklevel=2
+            )
+    return out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +54,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = _Parser(
         prog="visiondata",
@@ -42,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"visiondata {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
     groups.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(groups)
+    for _name, register in command_registrations():
+        register(groups)
     return parser
 
 
@@ -71,9 +92,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `visiondata cards list | head`
         return 0
     return int(code or 0)
-
-
-if __name__ == "__main__":  # python -m visiondata.registry.cli: use the one imported module
-    from .cli import main as _main
-
-    sys.exit(_main())

@@ -4,7 +4,7 @@ Members of a sample are written as ``{key}.{ext}`` in sorted extension order, wi
 metadata (mtime 0, uid/gid 0, no user names, mode 0444, USTAR), so writing the same samples
 twice gives byte-identical files. While writing, it records each sample's key, the byte
 offset of its first header and the running sha256, and returns them as a manifest
-:class:`~visiondata.loaders.manifest.ShardInfo`. No torch here.
+:class:`~visiondata.loaders.shards.manifest.ShardInfo`. No torch here.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..errors import SampleError
 from .manifest import ShardInfo
 
 __all__ = ["KEY_PATTERN", "SampleError", "ShardWriter", "check_key"]
@@ -26,10 +27,6 @@ __all__ = ["KEY_PATTERN", "SampleError", "ShardWriter", "check_key"]
 #: file name), no leading slash, no '..' component.
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
 _EXT_PATTERN = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-
-
-class SampleError(ValueError):
-    """A sample cannot be written: bad key, bad extension, duplicate key."""
 
 
 def check_key(key: str) -> str:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from .errors import LoaderOptionError
+from ..errors import LoaderOptionError
 
 __all__ = ["World", "detect_world"]
 

@@ -89,7 +89,7 @@ def register(groups: Any) -> None:
 
 
 def cmd_fairness(args: argparse.Namespace) -> int:
-    from .audit.fairness import fairness_report, plot_report, read_predictions
+    from ..audit.fairness import fairness_report, plot_report, read_predictions
 
     if not args.predictions.exists():
         raise UsageError(f"no such file: {args.predictions}")
@@ -112,9 +112,9 @@ def cmd_fairness(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from .audit.annotations import ATTRIBUTE_AXES
-    from .audit.audit import AuditOptions, run_audit
-    from .manifest import ManifestError
+    from ..audit.annotations import ATTRIBUTE_AXES
+    from ..audit.audit import AuditOptions, run_audit
+    from ..shards.manifest import ManifestError
 
     if not (args.source / "manifest.json").is_file() and args.source.name != "manifest.json":
         raise UsageError(f"{args.source}: no manifest.json (expected a converted shard set)")
@@ -132,15 +132,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
         result = run_audit(args.source, opts)
     except (ValueError, ManifestError) as exc:
         raise UsageError(str(exc)) from None
-    from .audit.figures import CITATION_KEY, audit_figures
-    from .audit.report import audit_json, render_text, write_report
+    from ..audit.figures import CITATION_KEY, audit_figures
+    from ..audit.report import audit_json, render_text, write_report
 
     card_id = args.card or result.manifest.card
     if args.report is not None:
         json_path, html_path = write_report(result, args.report)
         print(f"report: {json_path} and {html_path}", file=sys.stderr)
     if args.update_card is not None:
-        from .audit.cardmerge import merge_figures
+        from ..audit.cardmerge import merge_figures
 
         if card_id and args.update_card.stem != card_id:
             raise UsageError(
@@ -169,9 +169,9 @@ def cmd_namethat(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from .audit.audit import tool_version
-    from .audit.namethat import name_that_dataset
-    from .manifest import ManifestError
+    from ..audit.audit import tool_version
+    from ..audit.namethat import name_that_dataset
+    from ..shards.manifest import ManifestError
 
     for src in args.sources:
         if not (src / "manifest.json").is_file():

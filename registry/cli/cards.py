@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .cli import UsageError
-from .schema import Card
-from .vocab import VOCABULARIES, render_markdown
+from .. import store
+from ..errors import UsageError
+from ..schema import Card
+from ..vocab import VOCABULARIES, render_markdown
 
 __all__ = ["card_json_schema", "register"]
 
@@ -65,9 +65,9 @@ def register(groups: Any) -> None:
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
     p.set_defaults(func=cmd_vocab)
 
-    from . import cli_catalogue
+    from . import catalogue
 
-    cli_catalogue.register_into(sub)
+    catalogue.register_into(sub)
 
 
 def _check_term(vocabulary: str, value: str | None) -> None:
@@ -78,7 +78,7 @@ def _check_term(vocabulary: str, value: str | None) -> None:
 
 def card_dict(card: Card) -> dict[str, Any]:
     """A card as plain JSON-able data under the schema's field names."""
-    data: dict[str, Any] = card.model_dump(mode="json", exclude_none=True)
+    data: dict[str, Any] = card.model_dump(mode="json", exclude_none=True, by_alias=True)
     return data
 
 
@@ -97,12 +97,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 "status": c.status.state,
                 "total_examples": c.total_examples,
                 "figures": len(c.figures),
+                "transfers": len(c.transfers),
+                "editions": [e.id for e in c.editions],
             }
             for c in cards
         ]
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("id", "year", "status", "examples", "figures", "tasks")
+    header = ("id", "year", "status", "examples", "figures", "editions", "tasks")
     rows_t = [
         (
             c.id,
@@ -110,6 +112,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             c.status.state,
             f"{c.total_examples:,}",
             str(len(c.figures)),
+            ", ".join(e.id for e in c.editions) or "-",
             ", ".join(c.tasks),
         )
         for c in cards
@@ -131,7 +134,20 @@ def cmd_show(args: argparse.Namespace) -> int:
         import yaml
 
         print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), end="")
+        print(_computed_comments(card), end="")
     return 0
+
+
+def _computed_comments(card: Card) -> str:
+    """YAML comments with the editions and the computed verification of derived figures."""
+    lines = [
+        f"# edition {e.id}: {e.name}" + (f" ({e.year})" if e.year else "") for e in card.editions
+    ]
+    for f in card.figures:
+        if f.derivation is not None:
+            v = card.verification_of(f)
+            lines.append(f"# {f.id}: verification {v.status} ({v.note})")
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -147,14 +163,16 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate_cards
+    from ..validate import card_editions, validate_cards
 
     default_files = list(store.card_files())
     files = _expand(args.paths) if args.paths else default_files
     given = {f.resolve() for f in files}
-    # derived_from may name any card of the catalogue, not only the files given.
-    known = [f.stem for f in default_files if f.resolve() not in given]
-    problems = validate_cards(files, known_ids=known)
+    # derived_from, pooled_with and transfer targets may name any card of the catalogue, not
+    # only the files given; a transfer's target_edition must be one of that card's editions.
+    others = [card_editions(f) for f in default_files if f.resolve() not in given]
+    known = dict(x for x in others if x is not None)
+    problems = validate_cards(files, known_editions=known)
     for problem in problems:
         print(problem)
     bad = len({p.file for p in problems})
@@ -166,7 +184,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from .scaffold import scaffold
+    from ..scaffold import scaffold
 
     folder = (
         args.dir

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import StateError
+from ..errors import StateError
 
 __all__ = ["STATE_VERSION", "LoaderState"]
 

@@ -1,4 +1,5 @@
-"""``visiondata bias show | compare``: a card's figures by axis, and one axis across cards.
+"""``visiondata bias show | compare | transfers``: a card's figures by axis, one axis across
+cards, and (in :mod:`.transfers`) transfer figures as a source x target matrix.
 
 Both work on the cards directly (no SQL engine needed). ``compare --plot`` draws a bar chart
 with matplotlib's object API (no pyplot state, Agg rendering), imported only when asked for.
@@ -16,11 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import store
-from .cli import UsageError
-from .errors import VisionDataError
-from .schema import Card, Figure
-from .vocab import AXES, METRICS, PROVENANCE_KINDS
+from .. import store
+from ..errors import UsageError, VisionDataError
+from ..schema import Card, Figure
+from ..vocab import AXES, METRICS, PROVENANCE_KINDS
 
 __all__ = ["PLOT_FORMATS", "Row", "compare_rows", "plot_rows", "register"]
 
@@ -64,6 +64,10 @@ def register(groups: Any) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_compare)
 
+    from . import transfers
+
+    transfers.register_into(sub)
+
 
 # --- data -----------------------------------------------------------------------------------
 
@@ -106,8 +110,8 @@ class Row:
             citation=f.provenance.citation,
             locator=f.provenance.locator,
             as_of=f.provenance.as_of,
-            verification=f.verification.status,
-            verification_note=f.verification.note,
+            verification=card.verification_of(f).status,
+            verification_note=card.verification_of(f).note,
             split=pop.split,
         )
 
@@ -217,7 +221,7 @@ def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .cli_catalogue import text_table
+    from .catalogue import text_table
 
     card = store.get_card(args.name)
     rows = [Row.of(card, f) for f in card.figures]
@@ -276,7 +280,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .cli_catalogue import text_table
+    from .catalogue import text_table
 
     if args.plot is not None:
         if args.plot.suffix.lower() not in PLOT_FORMATS:

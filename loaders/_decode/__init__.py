@@ -1,0 +1,1 @@
+"""Decoders and transforms (private: the public names are in ``visiondata.loaders``)."""

@@ -1,0 +1,1 @@
+"""The streaming loader (private: the public names are in ``visiondata.loaders``)."""
