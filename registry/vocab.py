@@ -66,6 +66,7 @@ TASKS = _raw(
         "navigation": "move an agent through an environment to a goal",
         "pose-estimation": "estimate the body pose (joint positions) of people",
         "scene-text-recognition": "read text that appears in natural images",
+        "image-generation": "learn to generate new images (GANs, diffusion) from the data",
     }
 )
 
@@ -165,6 +166,7 @@ AXES = _raw(
         "image_properties": "sizes, aspect ratios, grayscale share, formats",
         "coverage": "what the data spans: counts of scenes, identities, objects, hours",
         "robustness": "performance under corruptions or distribution shift",
+        "downstream_use": "papers, derived datasets or models that use the data (e.g. after retraction)",
     }
 )
 
