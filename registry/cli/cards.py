@@ -65,9 +65,10 @@ def register(groups: Any) -> None:
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
     p.set_defaults(func=cmd_vocab)
 
-    from . import catalogue
+    from . import catalogue, site
 
     catalogue.register_into(sub)
+    site.register_into(sub)
 
 
 def _check_term(vocabulary: str, value: str | None) -> None:

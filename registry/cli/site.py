@@ -1,0 +1,160 @@
+"""``visiondata cards site OUT`` and ``visiondata cards serve``: the catalogue as a website.
+
+The builder is :mod:`visiondata.registry.site`; this module reads the arguments, gathers what
+the health page shows (``cards stats`` and ``cards stats --unverified``, from
+:mod:`.catalogue`) and, for ``serve``, the limits of ``cards query``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+__all__ = ["build", "query_limits", "register_into"]
+
+
+def _folders(value: str) -> list[Path]:
+    return [Path(p) for p in value.split(os.pathsep) if p]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cards-path",
+        type=_folders,
+        action="extend",
+        metavar="DIR",
+        help="card folders to add to the shipped cards, instead of VISIONDATA_CARDS_PATH "
+        f"(repeat it, or join folders with {os.pathsep!r})",
+    )
+    p.add_argument(
+        "--no-shipped", action="store_true", help="leave the shipped cards out (only --cards-path)"
+    )
+    p.add_argument(
+        "--edit-url",
+        metavar="TEMPLATE",
+        help="where 'edit this card' links go, with {id} or {file}, e.g. "
+        "https://github.com/ORG/visiondata/edit/main/cards/{file} (default: the site's own "
+        "contribute page)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes drawing charts (default: cores, at most 4)",
+    )
+
+
+def register_into(sub: Any) -> None:
+    """Add ``site`` and ``serve`` to the ``cards`` group's subparsers."""
+    help = "build a static website of every card, its figures drawn (works from file://)"
+    p: argparse.ArgumentParser = sub.add_parser("site", help=help, description=help)
+    p.add_argument("out", type=Path, help="the folder to write (new, empty, or a previous site)")
+    _common(p)
+    p.set_defaults(func=cmd_site)
+
+    help = "serve the catalogue's website on 127.0.0.1, with a live SQL box"
+    p = sub.add_parser("serve", help=help, description=help)
+    p.add_argument(
+        "--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0: any free port)"
+    )
+    _common(p)
+    p.set_defaults(func=cmd_serve)
+
+
+def query_limits() -> Any:
+    """The limits of ``cards query``, which the SQL box applies too."""
+    from ..site.serve import QueryLimits
+
+    # The one place the limits of `cards query` reach the server (see QueryRunner).
+    return QueryLimits(timeout=None, max_rows=1000)
+
+
+def build(
+    out: Path,
+    *,
+    cards_path: Sequence[Path] | None = None,
+    shipped: bool = True,
+    edit_url: str | None = None,
+    live: bool = False,
+    jobs: int | None = None,
+) -> tuple[Any, list[Any]]:
+    """Build the site of the selected cards into ``out``: ``(report, cards)``."""
+    from ..site import build_site, card_folders, load_cards
+    from ..site.build import check_edit_url, check_out
+    from ..site.draw import require_matplotlib
+    from ..site.render import require_jinja
+    from .catalogue import stats, unverified
+
+    require_matplotlib()
+    require_jinja()
+    check_out(out)  # before the cards are read: a wrong folder is the first thing to hear about
+    check_edit_url(edit_url)
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs {jobs}: expected a number of processes >= 1")
+    site_cards = load_cards(card_folders(cards_path, shipped=shipped))
+    if not site_cards:
+        raise UsageError("no cards to build a site of (--no-shipped without --cards-path?)")
+    cards = [sc.card for sc in site_cards]
+    report = build_site(
+        out,
+        site_cards,
+        health=stats(cards),
+        unverified=unverified(cards),
+        edit_url=edit_url,
+        live=live,
+        limits=str(query_limits()) if live else "",
+        jobs=jobs,
+    )
+    return report, cards
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    report, _ = build(
+        args.out,
+        cards_path=args.cards_path,
+        shipped=not args.no_shipped,
+        edit_url=args.edit_url,
+        jobs=args.jobs,
+    )
+    print(report, file=sys.stderr)
+    print((args.out / "index.html").resolve().as_uri())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..site import QueryRunner, SiteServer
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: expected 0..65535 (0: any free port)")
+    with tempfile.TemporaryDirectory(prefix="visiondata-site-") as tmp:
+        out = Path(tmp) / "site"
+        report, cards = build(
+            out,
+            cards_path=args.cards_path,
+            shipped=not args.no_shipped,
+            edit_url=args.edit_url,
+            live=True,
+            jobs=args.jobs,
+        )
+        print(report, file=sys.stderr)
+        try:
+            server = SiteServer(out, QueryRunner(cards, query_limits()), args.port, log=True)
+        except OSError as exc:
+            raise UsageError(
+                f"--port {args.port}: cannot listen on 127.0.0.1 ({exc.strerror})"
+            ) from None
+        with server:
+            print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                print("stopped", file=sys.stderr)
+    return 0
