@@ -193,6 +193,8 @@ def _card_page(ctx: _Context, sc: SiteCard, edit_url: str | None, extra: dict[st
         incoming=extra["incoming"].get(c.id, []),
         edit_href=href,
         edit_external=bool(edit_url),
+        glance=index_entry(c),
+        bias_notes=notes.get("bias", []),
         legend_text="the colour says who produced the number, a hatched bar is not verified, "
         "and shares of categories that exclude each other stack up to one.",
     )
@@ -240,7 +242,6 @@ def _health_page(ctx: _Context, health: Mapping[str, Rows], unverified: Rows) ->
     for title, rows in health.items():
         chart = ctx.plan.health.get(title)
         columns = list(rows[0]) if rows else []
-        links = [str(r[columns[0]]) for r in rows] if columns[:1] in (["id"], ["card_id"]) else []
         sections.append(
             {
                 "title": title,
@@ -248,7 +249,7 @@ def _health_page(ctx: _Context, health: Mapping[str, Rows], unverified: Rows) ->
                 "rows": [list(r.values()) for r in rows],
                 "svg": ctx.svgs[id(chart)] if chart else "",
                 "caption": title,
-                "links": links,
+                "status_legend": title == "numbers by verification",
             }
         )
     return render.page(
@@ -286,6 +287,7 @@ def query_page(cards: Sequence[SiteCard], *, live: bool, limits: str = "") -> st
         questions=questions,
         tables=tables,
         questions_json=render.script_json(data),
+        known=frozenset(sc.card.id for sc in cards),
     )
 
 

@@ -80,11 +80,15 @@ class Bar:
 
 @dataclass(frozen=True)
 class Panel:
+    """One metric and unit: plain bars or stacked shares, on a log scale or not; ``xlabel``
+    replaces the axis label drawn from the metric."""
+
     metric: str
     unit: str
     stacked: bool
     log: bool
     bars: tuple[Bar, ...]
+    xlabel: str = ""
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,9 @@ def _draw_stacked(ax: Axes, panel: Panel, width_px: float) -> None:
             )
     ax.set_xlim(0, 1)
     ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.set_xlabel(f"share of the population ({panel.metric}, shown in {panel.unit})")
+    ax.set_xlabel(
+        panel.xlabel or f"share of the population ({panel.metric}, shown in {panel.unit})"
+    )
 
 
 def _lefts(bar: Bar) -> list[tuple[float, Mark]]:
@@ -193,7 +195,8 @@ def _draw_plain(ax: Axes, panel: Panel) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     if lo < 0:
         ax.axvline(0, color=FG, linewidth=0.8)
-    ax.set_xlabel(f"{panel.metric} ({panel.unit})" + (", log scale" if panel.log else ""))
+    scale = ", log scale" if panel.log else ""
+    ax.set_xlabel(panel.xlabel or f"{panel.metric} ({panel.unit}){scale}")
 
 
 def _compact(value: float, _pos: object = None) -> str:

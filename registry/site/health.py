@@ -47,7 +47,7 @@ def _by_verification(rows: Rows) -> Panel:
         )
         groups.setdefault(str(r["what"]), []).append(mark)
     bars = tuple(Bar(what, tuple(marks)) for what, marks in groups.items())
-    return Panel("share", "fraction", True, False, bars)
+    return Panel("share", "fraction", True, False, bars, "share of the numbers of each kind")
 
 
 def _neutral(_: Mapping[str, Any]) -> str:

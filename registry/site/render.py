@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..vocab import VOCABULARIES
-from .charts import PROVENANCE_COLOURS
+from .charts import PROVENANCE_COLOURS, STATUS_COLOURS
 from .model import BOUND_MARK, format_value, safe_url, slug
 
 if TYPE_CHECKING:
@@ -98,6 +98,8 @@ def environment() -> jinja2.Environment:
         bound_mark=lambda b: BOUND_MARK.get(b, ""),
         value=format_value,
         provenance_colours=PROVENANCE_COLOURS,
+        status_colours=STATUS_COLOURS,
+        card_columns=frozenset({"id", "card_id", "card", "source", "target", "target_card"}),
     )
     return env
 

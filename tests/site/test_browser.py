@@ -179,6 +179,22 @@ def test_a_withdrawn_card_shows_its_banner(context: Any, catalogue_site: tuple[P
     assert watch.errors == []
 
 
+def test_the_bibtex_copies(browser: Any, catalogue_site: tuple[Path, Any]) -> None:
+    site, _ = catalogue_site
+    ctx = browser.new_context()
+    try:
+        ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+        page = ctx.new_page()
+        page.goto((site / "cards" / "coco-2017.html").as_uri())
+        page.click("button.copy")
+        page.wait_for_function("document.getElementById('bibtex-status').textContent !== ''")
+        assert page.text_content("#bibtex-status") == "Copied."
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied == get_card("coco-2017").citation.rstrip()
+    finally:
+        ctx.close()
+
+
 def test_hostile_card_text_stays_text(context: Any, hostile_site: Path) -> None:
     page, watch = _open(context, (hostile_site / "cards" / "toy-set.html").as_uri())
     assert watch.dialogs == [] and watch.errors == []

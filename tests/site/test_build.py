@@ -254,7 +254,7 @@ def test_the_static_query_page_shows_the_seven_answers(catalogue_site: tuple[Pat
     html = (site / "query.html").read_text(encoding="utf-8")
     assert html.count('<li id="q') == len(QUESTIONS) == 7
     first = html.split('<li id="q1">', 1)[1].split('<li id="q2">', 1)[0]
-    assert "<td>adience</td>" in first and "<td>ijb-a</td>" not in first
+    assert '<td><a href="cards/adience.html">adience</a></td>' in first and "ijb-a</a>" not in first
     assert 'id="sql"' not in html and "visiondata cards serve" in html  # no SQL box offline
 
 
