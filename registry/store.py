@@ -11,7 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import CardNotFoundError, CardValidationError
+from .errors import CardNotFoundError, CardValidationError, VisionDataWarning
 from .schema import Card
 from .validate import parse_card_file
 
@@ -53,7 +53,7 @@ def load_card(path: str | os.PathLike[str]) -> Card:
     return parsed.card
 
 
-class InvalidCardWarning(UserWarning):
+class InvalidCardWarning(VisionDataWarning):
     """A card file in the catalogue is invalid and was left out of it."""
 
 
