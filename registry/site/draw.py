@@ -11,14 +11,16 @@ in the light and the dark theme alike.
 from __future__ import annotations
 
 import io
+import math
 import re
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import MissingExtraError
-from .charts import Bar, BarChart, Heatmap, Mark, Panel
+from .charts import BarChart, Heatmap, Mark, Panel
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -101,105 +103,48 @@ def _panel_height(panel: Panel) -> float:
     return len(panel.bars) * _ROW + _AXIS_H
 
 
-def _draw_stacked(ax: Axes, panel: Panel, width_px: float) -> None:
-    ys = list(range(len(panel.bars)))[::-1]
-    segs = [(y, left, m) for y, b in zip(ys, panel.bars, strict=True) for left, m in _lefts(b)]
-    colours = [m.colour for _, _, m in segs]
-    bars = ax.barh(
-        [y for y, _, _ in segs],
-        [m.value for _, _, m in segs],
-        left=[left for _, left, _ in segs],
-        height=0.7,
-        color=colours,
-        hatch=["///" if m.hatched else None for _, _, m in segs],
-        edgecolor=BG,
-        linewidth=1.2,
-    )
-    for patch, (y, left, m), colour in zip(bars, segs, colours, strict=True):
-        if m.faint:
-            patch.set_alpha(0.45)
-        text = f"{m.label} {m.shown}"
-        if len(text) * _CHAR + 6 > m.value * width_px:
-            text = m.shown
-        if len(text) * _CHAR + 6 <= m.value * width_px:
-            ink = "white" if colour in _WHITE_ON else "black"
-            ink = FG if m.faint else ink
-            box = {"facecolor": colour, "edgecolor": "none", "pad": 1.0} if m.hatched else None
-            ax.text(
-                left + m.value / 2,
-                y,
-                _tx(text),
-                ha="center",
-                va="center",
-                color=ink,
-                fontsize=11,
-                bbox=box,
-            )
-    ax.set_xlim(0, 1)
-    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    ax.set_xlabel(
-        panel.xlabel or f"share of the population ({panel.metric}, shown in {panel.unit})"
-    )
+@dataclass(frozen=True)
+class _Scale:
+    """A panel's value axis: values ``lo..hi`` (logarithmic or not) onto pixels ``left..right``."""
+
+    lo: float
+    hi: float
+    left: float
+    right: float
+    log: bool = False
+
+    def __call__(self, value: float) -> float:
+        if self.log:
+            a, b, v = math.log10(self.lo), math.log10(self.hi), math.log10(max(value, self.lo))
+        else:
+            a, b, v = self.lo, self.hi, value
+        return self.left + (v - a) / ((b - a) or 1.0) * (self.right - self.left)
+
+    def ticks(self) -> list[tuple[float, str]]:
+        from matplotlib.ticker import LogLocator, MaxNLocator
+
+        if self.log:
+            values = LogLocator(numticks=6).tick_values(self.lo, self.hi)
+            return [(v, _compact(v)) for v in values if self.lo <= v <= self.hi]
+        values = MaxNLocator(6 if self.hi - self.lo <= 1.5 else 5).tick_values(self.lo, self.hi)
+        return [(v, f"{v:,.10g}") for v in values if self.lo - 1e-9 <= v <= self.hi + 1e-9]
 
 
-def _lefts(bar: Bar) -> list[tuple[float, Mark]]:
-    out, left = [], 0.0
-    for m in bar.marks:
-        out.append((left, m))
-        left += m.value
-    return out
-
-
-def _value_text(m: Mark) -> str:
-    return f"{m.shown}  {m.tag}" if m.tag else m.shown
-
-
-def _draw_plain(ax: Axes, panel: Panel) -> None:
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
-
-    ys = list(range(len(panel.bars)))[::-1]
-    marks = [b.marks[0] for b in panel.bars]
-    ax.barh(
-        ys,
-        [m.value for m in marks],
-        height=0.7,
-        color=[m.colour for m in marks],
-        hatch=["///" if m.hatched else None for m in marks],
-        edgecolor=FG,
-        linewidth=0.5,
-    )
-    for y, m in zip(ys, marks, strict=True):
-        ax.annotate(
-            _tx(_value_text(m)),
-            (m.value, y),
-            xytext=(4 if m.value >= 0 else -4, 0),
-            textcoords="offset points",
-            va="center",
-            ha="left" if m.value >= 0 else "right",
-            fontsize=11,
-        )
-    values = [m.value for m in marks]
+def _scale(panel: Panel, left: float, right: float) -> _Scale:
+    if panel.stacked:
+        return _Scale(0.0, 1.0, left, right)
+    values = [b.marks[0].value for b in panel.bars]
     lo, hi = min(0.0, *values), max(0.0, *values)
     if panel.log:
-        ax.set_xscale("log")
-        ax.set_xlim(min(values) / 2, max(values) * max(3.0, (max(values) / min(values)) ** 0.3))
-        ax.xaxis.set_major_locator(LogLocator(numticks=6))
-        ax.xaxis.set_major_formatter(FuncFormatter(_compact))
-    elif panel.unit in ("fraction", "index_0_1"):
-        ax.set_xlim(min(lo * 1.3, 0.0), 1.3)
-        ax.xaxis.set_major_locator(MaxNLocator(6))
-    else:
-        span = (hi - lo) or 1.0
-        ax.set_xlim(lo - (0.4 * span if lo < 0 else 0.0), hi + 0.4 * span)
-        ax.xaxis.set_major_locator(MaxNLocator(5))
-    ax.xaxis.set_minor_locator(NullLocator())
-    if lo < 0:
-        ax.axvline(0, color=FG, linewidth=0.8)
-    scale = ", log scale" if panel.log else ""
-    ax.set_xlabel(panel.xlabel or f"{panel.metric} ({panel.unit}){scale}")
+        top = max(values) * max(3.0, (max(values) / min(values)) ** 0.3)
+        return _Scale(min(values) / 2, top, left, right, log=True)
+    if panel.unit in ("fraction", "index_0_1"):
+        return _Scale(min(lo * 1.3, 0.0), 1.3, left, right)
+    span = (hi - lo) or 1.0
+    return _Scale(lo - (0.4 * span if lo < 0 else 0.0), hi + 0.4 * span, left, right)
 
 
-def _compact(value: float, _pos: object = None) -> str:
+def _compact(value: float) -> str:
     """A log-axis tick: 10, 100, 1k, 10k, 1M, 1G."""
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if value >= size:
@@ -207,44 +152,143 @@ def _compact(value: float, _pos: object = None) -> str:
     return f"{value:g}"
 
 
-def _row_labels(ax: Axes, labels: list[str]) -> None:
-    """Row labels as plain text left of the axes (cheaper than tick objects)."""
-    ax.set_yticks([])
-    transform = ax.get_yaxis_transform()
-    for y, label in zip(range(len(labels))[::-1], labels, strict=True):
-        ax.text(-0.01, y, label, transform=transform, ha="right", va="center", fontsize=12)
+class _Canvas:
+    """A figure drawn on in pixels, y down, with no Axes (so no tick machinery): text, line
+    segments and boxes, each a figure-level artist."""
+
+    def __init__(self, width: float, height: float) -> None:
+        from matplotlib.figure import Figure
+        from matplotlib.transforms import Affine2D
+
+        self.fig = Figure(figsize=(width / _PX, height / _PX), dpi=_PX)
+        self.t = Affine2D().scale(1.0, -1.0).translate(0.0, height)
+
+    def text(self, x: float, y: float, text: str, **kwargs: Any) -> None:
+        self.fig.text(x, y, text, transform=self.t, **kwargs)
+
+    def lines(
+        self, segments: list[tuple[tuple[float, float], tuple[float, float]]], **kwargs: Any
+    ) -> None:
+        from matplotlib.collections import LineCollection
+
+        if segments:
+            self.fig.add_artist(LineCollection(segments, transform=self.t, colors=FG, **kwargs))
+
+    def boxes(self, rows: list[tuple[float, float, float, Mark]], edge: str, width: float) -> None:
+        """Bars from ``(y, x0, x1, mark)``: one collection of plain and one of hatched ones."""
+        from matplotlib.collections import PatchCollection
+        from matplotlib.colors import to_rgba
+        from matplotlib.patches import Rectangle
+
+        h = 0.7 * _ROW
+        for hatched in (False, True):
+            chosen = [r for r in rows if r[3].hatched == hatched]
+            if not chosen:
+                continue
+            patches = [Rectangle((x0, y - h / 2), x1 - x0, h) for y, x0, x1, _ in chosen]
+            faces = [to_rgba(m.colour, 0.45 if m.faint else 1.0) for *_, m in chosen]
+            self.fig.add_artist(
+                PatchCollection(
+                    patches,
+                    facecolors=faces,
+                    edgecolors=edge,
+                    linewidths=width,
+                    hatch="///" if hatched else None,
+                    transform=self.t,
+                )
+            )
+
+
+def _draw_stacked(c: _Canvas, panel: Panel, x: _Scale, top: float) -> None:
+    rows = []
+    for i, bar in enumerate(panel.bars):
+        y, left = top + (i + 0.5) * _ROW, 0.0
+        for m in bar.marks:
+            rows.append((y, x(left), x(left + m.value), m))
+            left += m.value
+    c.boxes(rows, BG, 1.2)
+    for y, x0, x1, m in rows:
+        text = f"{m.label} {m.shown}"
+        if len(text) * _CHAR + 6 > x1 - x0:
+            text = m.shown
+        if len(text) * _CHAR + 6 > x1 - x0:
+            continue
+        ink = FG if m.faint else ("white" if m.colour in _WHITE_ON else "black")
+        box = {"facecolor": m.colour, "edgecolor": "none", "pad": 1.0} if m.hatched else None
+        c.text(
+            (x0 + x1) / 2, y, _tx(text), ha="center", va="center", color=ink, fontsize=11, bbox=box
+        )
+
+
+def _value_text(m: Mark) -> str:
+    return f"{m.shown}  {m.tag}" if m.tag else m.shown
+
+
+def _draw_plain(c: _Canvas, panel: Panel, x: _Scale, top: float) -> None:
+    base = x(x.lo if x.log else 0.0)
+    rows = [
+        (top + (i + 0.5) * _ROW, base, x(b.marks[0].value), b.marks[0])
+        for i, b in enumerate(panel.bars)
+    ]
+    c.boxes(rows, FG, 0.5)
+    for y, x0, x1, m in rows:
+        right = x1 >= x0
+        c.text(
+            x1 + (4 if right else -4),
+            y,
+            _tx(_value_text(m)),
+            va="center",
+            ha="left" if right else "right",
+            fontsize=11,
+        )
+    if x.lo < 0 < x.hi:
+        c.lines([((base, top), (base, top + len(panel.bars) * _ROW))], linewidths=0.8)
+
+
+def _frame(c: _Canvas, panel: Panel, x: _Scale, top: float, label_x: float) -> None:
+    """Grid, baseline, tick labels, axis label and row labels of one panel."""
+    bottom = top + len(panel.bars) * _ROW
+    ticks = x.ticks()
+    c.lines([((x(v), top), (x(v), bottom)) for v, _ in ticks], linewidths=0.8, alpha=0.22)
+    marks = [((x(v), bottom), (x(v), bottom + 4)) for v, _ in ticks]
+    c.lines([((x.left, bottom), (x.right, bottom)), *marks], linewidths=0.8)
+    for v, text in ticks:
+        c.text(x(v), bottom + 6, text, ha="center", va="top", fontsize=11)
+    scale = ", log scale" if panel.log else ""
+    default = (
+        f"share of the population ({panel.metric}, shown in {panel.unit})"
+        if panel.stacked
+        else f"{panel.metric} ({panel.unit}){scale}"
+    )
+    c.text(
+        (x.left + x.right) / 2,
+        bottom + 24,
+        _tx(panel.xlabel or default),
+        ha="center",
+        va="top",
+        fontsize=12,
+    )
+    for i, bar in enumerate(panel.bars):
+        c.text(
+            label_x, top + (i + 0.5) * _ROW, _wrap(bar.label), ha="right", va="center", fontsize=12
+        )
 
 
 def _bar_figure(chart: BarChart) -> Figure:
-    from matplotlib.figure import Figure
-
+    """Every panel drawn in pixels on one :class:`_Canvas`: a chart costs a few artists, and
+    the layout is exactly what is computed here."""
     labels = [_wrap(b.label) for p in chart.panels for b in p.bars]
     longest = max((len(line) for lab in labels for line in lab.split("\n")), default=4)
     label_w = min(0.4 * _WIDTH, longest * _CHAR + 16)
-    heights = [_panel_height(p) for p in chart.panels]
-    total = sum(heights) + 6.0
-    fig = Figure(figsize=(_WIDTH / _PX, total / _PX), dpi=_PX)
-    top = total - 6.0
-    for panel, h in zip(chart.panels, heights, strict=True):
-        plot_h = h - _AXIS_H
-        rect = (
-            label_w / _WIDTH,
-            (top - plot_h) / total,
-            (_WIDTH - label_w - 14) / _WIDTH,
-            plot_h / total,
-        )
-        ax = fig.add_axes(rect)
-        if panel.stacked:
-            _draw_stacked(ax, panel, rect[2] * _WIDTH)
-        else:
-            _draw_plain(ax, panel)
-        ax.set_ylim(-0.6, len(panel.bars) - 0.4)
-        _row_labels(ax, [_wrap(b.label) for b in panel.bars])
-        ax.spines["left"].set_visible(False)
-        ax.grid(axis="x")
-        ax.set_axisbelow(True)
-        top -= h
-    return fig
+    total = sum(_panel_height(p) for p in chart.panels) + 6.0
+    c = _Canvas(_WIDTH, total)
+    top = 6.0
+    for panel in chart.panels:
+        x = _scale(panel, label_w, _WIDTH - 14)
+        _frame(c, panel, x, top, label_w - 8)
+        (_draw_stacked if panel.stacked else _draw_plain)(c, panel, x, top)
+        top += _panel_height(panel)
+    return c.fig
 
 
 # --- heatmaps -------------------------------------------------------------------------------
