@@ -92,6 +92,8 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_cards(tmp_path: Path) -> Non
     names = zipfile.ZipFile(wheel).namelist()
     assert "visiondata/cards/coco-2017.yaml" in names
     assert "visiondata/registry/card.schema.json" in names
+    for name in ("templates/card.html", "templates/base.html", "assets/site.css", "assets/site.js"):
+        assert f"visiondata/registry/site/{name}" in names, name
     assert "visiondata/loaders/shards/manifest.py" in names
     top = {n.split("/")[0] for n in names}
     assert top <= {
