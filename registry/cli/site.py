@@ -134,24 +134,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: expected 0..65535 (0: any free port)")
+    limits = query_limits()
     with tempfile.TemporaryDirectory(prefix="visiondata-site-") as tmp:
         out = Path(tmp) / "site"
-        report, cards = build(
-            out,
-            cards_path=args.cards_path,
-            shipped=not args.no_shipped,
-            edit_url=args.edit_url,
-            live=True,
-            jobs=args.jobs,
-        )
-        print(report, file=sys.stderr)
-        try:
-            server = SiteServer(out, QueryRunner(cards, query_limits()), args.port, log=True)
+        try:  # listen first: a port in use is the first thing to hear about, before a build
+            server = SiteServer(out, QueryRunner([], limits), args.port, log=True)
         except OSError as exc:
             raise UsageError(
                 f"--port {args.port}: cannot listen on 127.0.0.1 ({exc.strerror})"
             ) from None
         with server:
+            report, cards = build(
+                out,
+                cards_path=args.cards_path,
+                shipped=not args.no_shipped,
+                edit_url=args.edit_url,
+                live=True,
+                jobs=args.jobs,
+            )
+            server.runner = QueryRunner(cards, limits)
+            print(report, file=sys.stderr)
             print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
             try:
                 server.serve_forever()

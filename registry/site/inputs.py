@@ -36,20 +36,21 @@ def load_cards(folders: Sequence[Path]) -> list[SiteCard]:
     A site publishes what it is given, so an invalid card is not left out quietly: it raises
     CardValidationError listing every problem of every invalid file, and a folder that does
     not exist raises it too (naming the folder)."""
+    from ..store import card_files
     from ..validate import parse_card_file
 
-    problems: list[Problem] = []
+    problems = [
+        Problem(str(f), 0, "(folder)", "no such folder of card files")
+        for f in folders
+        if not f.is_dir()
+    ]
     found: dict[str, SiteCard] = {}
-    for folder in folders:
-        if not folder.is_dir():
-            problems.append(Problem(str(folder), 0, "(folder)", "no such folder of card files"))
+    for path in card_files([f for f in folders if f.is_dir()]):  # the store's order and rules
+        parsed = parse_card_file(path)
+        if parsed.card is None:
+            problems += parsed.problems
             continue
-        for path in sorted(folder.glob("*.yaml")):
-            parsed = parse_card_file(path)
-            if parsed.card is None:
-                problems += parsed.problems
-                continue
-            found.setdefault(parsed.card.id, SiteCard(parsed.card, path))
+        found.setdefault(parsed.card.id, SiteCard(parsed.card, path))
     if problems:
         raise CardValidationError(problems)
     return [found[k] for k in sorted(found)]

@@ -247,6 +247,7 @@ def test_cards_serve_says_when_the_port_is_taken(card_dir: Path) -> None:
             "1",
         )
     assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1  # before any build
     assert (
         done.stderr.strip()
         .splitlines()[-1]
