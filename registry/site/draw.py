@@ -45,7 +45,7 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise MissingExtraError("matplotlib", "plots", "the site's charts") from None
+        raise MissingExtraError("matplotlib", "plots", "drawing the site's charts") from None
 
 
 @contextmanager

@@ -45,7 +45,7 @@ def require_jinja() -> None:
     try:
         import jinja2  # noqa: F401
     except ImportError:
-        raise MissingExtraError("jinja2", "plots", "the site's pages") from None
+        raise MissingExtraError("jinja2", "plots", "rendering the site's pages") from None
 
 
 def script_json(data: Any) -> str:

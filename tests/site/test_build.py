@@ -434,23 +434,31 @@ def test_an_invalid_card_stops_the_build_with_its_problems(tmp_path: Path, card_
     assert not (tmp_path / "s").exists()
 
 
-def test_without_the_plots_extra_the_command_names_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("module", "what"), [("matplotlib", "the site's charts"), ("jinja2", "the site's pages")]
+)
+def test_without_the_plots_extra_the_command_names_it(
+    tmp_path: Path, module: str, what: str
+) -> None:
     code = (
-        "import sys; sys.modules['matplotlib'] = None\n"
+        f"import sys; sys.modules[{module!r}] = None\n"
         "from visiondata.registry.cli import main\n"
-        f"sys.exit(main(['cards', 'site', {str(tmp_path / 's')!r}]))\n"
+        "sys.exit(main(sys.argv[1:]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
-    assert done.stderr.strip() == (
-        "visiondata: error: 'matplotlib' is not installed (the site's charts needs it); install "
-        'the plots extra: pip install "visiondata[plots]"'
-    )
-    listed = subprocess.run(
-        [sys.executable, "-c", code.replace("'site', " + repr(str(tmp_path / "s")), "'list'")],
+    done = subprocess.run(
+        [sys.executable, "-c", code, "cards", "site", str(tmp_path / "s")],
         capture_output=True,
         text=True,
         timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"visiondata: error: {module!r} is not installed ({what} needs it); install "
+        'the plots extra: pip install "visiondata[plots]"'
+    )
+    assert not (tmp_path / "s").exists()
+    listed = subprocess.run(
+        [sys.executable, "-c", code, "cards", "list"], capture_output=True, text=True, timeout=120
     )
     assert listed.returncode == 0  # the rest of the registry works without it
 
