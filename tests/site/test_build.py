@@ -435,7 +435,8 @@ def test_an_invalid_card_stops_the_build_with_its_problems(tmp_path: Path, card_
 
 
 @pytest.mark.parametrize(
-    ("module", "what"), [("matplotlib", "the site's charts"), ("jinja2", "the site's pages")]
+    ("module", "what"),
+    [("matplotlib", "drawing the site's charts"), ("jinja2", "rendering the site's pages")],
 )
 def test_without_the_plots_extra_the_command_names_it(
     tmp_path: Path, module: str, what: str
