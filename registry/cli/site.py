@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -155,8 +156,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.runner = QueryRunner(cards, limits)
             print(report, file=sys.stderr)
             print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
+            previous = signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does
             try:
                 server.serve_forever()
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -190,10 +190,13 @@ def test_a_silent_connection_is_closed(catalogue_site: tuple[Path, Any]) -> None
         server.server_close()
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_cards_serve_prints_its_loopback_url_and_stops_on_ctrl_c(
-    tmp_path: Path, card_dir: Path
+    stop: signal.Signals, tmp_path: Path, card_dir: Path
 ) -> None:
     (card_dir / "toy-set.yaml").write_text(VALID_CARD)
+    scratch = tmp_path / "tmp"  # where it builds the site it serves
+    scratch.mkdir()
     proc = subprocess.Popen(
         [
             *VISIONDATA,
@@ -210,7 +213,7 @@ def test_cards_serve_prints_its_loopback_url_and_stops_on_ctrl_c(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)},
     )
     try:
         assert proc.stdout is not None
@@ -223,10 +226,11 @@ def test_cards_serve_prints_its_loopback_url_and_stops_on_ctrl_c(
         assert '<form id="sql"' in page and "at most" in page
         con.close()
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in err
+    assert list(scratch.iterdir()) == []  # the built site is removed
 
 
 def test_cards_serve_says_when_the_port_is_taken(card_dir: Path) -> None:
