@@ -155,9 +155,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
             server.runner = QueryRunner(cards, limits)
             print(report, file=sys.stderr)
-            print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
             previous = signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does
             try:
+                print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
                 server.serve_forever()
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)

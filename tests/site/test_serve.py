@@ -227,7 +227,12 @@ def test_cards_serve_prints_its_loopback_url_and_stops_on_ctrl_c(
         con.close()
     finally:
         proc.send_signal(stop)
-        _out, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail(f"cards serve did not stop on {stop.name} within 30 s")
     assert proc.returncode == 0, err
     assert "stopped" in err
     assert list(scratch.iterdir()) == []  # the built site is removed
