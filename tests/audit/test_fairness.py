@@ -116,4 +116,4 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 2 and "columns ['nope'] are not in the predictions" in bad.stderr
+    assert bad.returncode == 2 and "--label nope: not a column of" in bad.stderr

@@ -65,7 +65,7 @@ def test_compare_filters_cards_and_metric(capsys: pytest.CaptureFixture[str]) ->
     ("args", "message"),
     [
         (["--axis", "demographic.skintype"], "did you mean demographic.skin_type"),
-        (["--axis", "class_balance", "--metric", "imbalance"], "unknown metric 'imbalance'"),
+        (["--axis", "class_balance", "--metric", "imbalance"], "--metric imbalance: unknown metric"),
         (
             ["--axis", "class_balance", "--plot", "chart.pdf"],
             "expected a file ending in .png or .svg",
@@ -81,9 +81,10 @@ def test_compare_usage_errors(
 
 
 def test_compare_without_matching_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bias", "compare", "--axis", "answer_prior", "--cards", "adience"]) == 1
+    assert main(["bias", "compare", "--axis", "answer_prior", "--cards", "adience"]) == 2
     err = capsys.readouterr().err
-    assert "no figure on axis 'answer_prior'" in err and "demographic.skin_type" in err
+    assert "--axis answer_prior: no figure in the selected cards" in err
+    assert "demographic.skin_type" in err and len(err.splitlines()) == 1
 
 
 def test_compare_plot_png_is_a_valid_image(
