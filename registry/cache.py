@@ -90,6 +90,16 @@ class SectionCache:
 
     def read(self, section: str) -> Any:
         """The section's data, or None when the file is missing, stale or corrupt."""
+        data = self.read_bytes(section)
+        if data is None:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return None
+
+    def read_bytes(self, section: str) -> bytes | None:
+        """The section's JSON text, checked against its sha256; None as for :meth:`read`."""
         if not self.fresh() or self.path is None or self._header is None:
             return None
         entry = self._header["sections"].get(section)
@@ -103,10 +113,7 @@ class SectionCache:
             return None
         if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
             return None
-        try:
-            return json.loads(data)
-        except ValueError:
-            return None
+        return data
 
     def write(self, sections: Mapping[str, Any]) -> None:
         """Replace the file with ``sections`` (best effort: an unwritable cache is skipped)."""

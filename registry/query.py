@@ -75,6 +75,56 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def table_meta() -> dict[str, Any]:
+    """The tables' definitions as plain data: ``{"tables": [{name, row, columns: [{name,
+    type, description}]}], "aliases": {alias: table}}`` (types in DuckDB's names). The
+    catalogue cache keeps it, so a query need not import the models."""
+    from .tables import ALIASES, TABLES, sql_type
+
+    return {
+        "tables": [
+            {
+                "name": name,
+                "row": table.row,
+                "columns": [
+                    {"name": c.name, "type": sql_type(c.type), "description": c.description}
+                    for c in table.columns
+                ],
+            }
+            for name, table in TABLES.items()
+        ],
+        "aliases": dict(ALIASES),
+    }
+
+
+def _load(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], texts: dict[str, str]) -> None:
+    """Create and fill the tables of ``meta`` from their rows as JSON ``texts``."""
+    script = []
+    for table in meta["tables"]:
+        name, columns = table["name"], table["columns"]
+        defs = ", ".join(f'"{c["name"]}" {c["type"]}' for c in columns)
+        con.execute(f'CREATE TABLE "{name}" ({defs})')
+        text = texts.get(name, "[]")
+        if text.strip() != "[]":
+            shape = json.dumps([{c["name"]: c["type"] for c in columns}])
+            picks = ", ".join(f'r."{c["name"]}"' for c in columns)
+            con.execute(
+                f'INSERT INTO "{name}" SELECT {picks} '
+                f"FROM (SELECT unnest(from_json(?::JSON, {_quote(shape)})) AS r)",
+                [text],
+            )
+        script.append(f'COMMENT ON TABLE "{name}" IS {_quote("one row per " + table["row"])}')
+        script += [
+            f'COMMENT ON COLUMN "{name}"."{c["name"]}" IS {_quote(c["description"])}'
+            for c in columns
+        ]
+    script += [
+        f'CREATE VIEW "{alias}" AS SELECT * FROM "{target}"'
+        for alias, target in meta["aliases"].items()
+    ]
+    con.execute(";\n".join([*script, *_SETTINGS]))
+
+
 def connect(
     cards: Sequence[Card] | None = None,
     *,
@@ -89,43 +139,24 @@ def connect(
     are attached as comments (``SELECT * FROM duckdb_columns()``)."""
     import duckdb
 
-    from .tables import ALIASES, TABLES, sql_type, table_rows
-
     if not isinstance(threads, int) or threads < 1:
         raise QueryError(f"threads={threads!r}: expected a whole number >= 1")
     if cards is None:
-        from .store import table_rows as catalogue_rows
+        from .store import sql_tables
 
-        all_rows = catalogue_rows()
+        meta, texts = sql_tables()
     else:
-        all_rows = table_rows(cards)
+        from .tables import table_rows
+
+        meta = table_meta()
+        texts = {name: json.dumps(rows) for name, rows in table_rows(cards).items()}
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET memory_limit = {_quote(str(memory_limit))}")
     except duckdb.Error as exc:
         raise QueryError(f"memory_limit={memory_limit!r}: {_one_line(str(exc))}") from None
     con.execute(f"SET threads = {min(threads, os.cpu_count() or 1)}")
-    script = []
-    for name, rows in all_rows.items():
-        columns = TABLES[name].columns
-        defs = ", ".join(f'"{c.name}" {sql_type(c.type)}' for c in columns)
-        con.execute(f'CREATE TABLE "{name}" ({defs})')
-        if rows:
-            shape = json.dumps([{c.name: sql_type(c.type) for c in columns}])
-            picks = ", ".join(f'r."{c.name}"' for c in columns)
-            con.execute(
-                f'INSERT INTO "{name}" SELECT {picks} '
-                f"FROM (SELECT unnest(from_json(?::JSON, {_quote(shape)})) AS r)",
-                [json.dumps(rows)],
-            )
-        script.append(f'COMMENT ON TABLE "{name}" IS {_quote("one row per " + TABLES[name].row)}')
-        script += [
-            f'COMMENT ON COLUMN "{name}"."{c.name}" IS {_quote(c.description)}' for c in columns
-        ]
-    script += [
-        f'CREATE VIEW "{alias}" AS SELECT * FROM "{target}"' for alias, target in ALIASES.items()
-    ]
-    con.execute(";\n".join([*script, *_SETTINGS]))
+    _load(con, meta, texts)
     return con
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "list_rows",
     "load_card",
     "shipped_dir",
+    "sql_tables",
     "table_rows",
 ]
 
@@ -173,6 +174,7 @@ def _parse(files: Sequence[Path], shipped: Path) -> tuple[list[tuple[Card, Path]
 
 
 def _build(files: Sequence[Path], cache: Any) -> _Catalogue:
+    from .query import table_meta
     from .tables import table_rows as build_rows
 
     parsed, invalid = _parse(files, shipped_dir())
@@ -181,8 +183,11 @@ def _build(files: Sequence[Path], cache: Any) -> _Catalogue:
         {"id": c.id, "aliases": list(c.aliases), "file": str(p), "row": _row(c)} for c, p in parsed
     )
     tables = build_rows(cards)
-    dumped = [c.model_dump(mode="json", exclude_none=True) for c in cards]
-    cache.write({"index": list(index), "invalid": invalid, "tables": tables, "cards": dumped})
+    dumped = [c.model_dump(mode="json", exclude_none=True, by_alias=True) for c in cards]
+    sections: dict[str, Any] = {"index": list(index), "invalid": invalid, "cards": dumped}
+    sections["tables"] = table_meta()
+    sections.update({f"table:{name}": rows for name, rows in tables.items()})
+    cache.write(sections)
     return _Catalogue(index, tuple(invalid), None, cards, tables)
 
 
@@ -280,16 +285,34 @@ def _card_at(cat: _Catalogue, i: int) -> Card:
 
 
 def table_rows() -> dict[str, list[dict[str, Any]]]:
-    """The catalogue's SQL tables as rows (``tables.table_rows`` of every card), cached."""
+    """The catalogue's SQL tables as rows (``tables.table_rows`` of every card)."""
+    import json
+
+    return {name: json.loads(text) for name, text in sql_tables()[1].items()}
+
+
+def sql_tables() -> tuple[dict[str, Any], dict[str, str]]:
+    """What :func:`.query.connect` loads: the tables' definitions (:func:`.query.table_meta`)
+    and each table's rows as JSON text, straight from the cache (no models imported)."""
+    import json
+
     cat = _catalogue()
-    if cat.tables is not None:
-        return cat.tables
-    rows = cat.cache.read("tables")
-    if isinstance(rows, dict) and all(isinstance(v, list) for v in rows.values()):
-        return rows
+    if cat.cache is not None and cat.tables is None:
+        meta = cat.cache.read("tables")
+        if isinstance(meta, dict) and isinstance(meta.get("tables"), list):
+            texts = {}
+            for table in meta["tables"]:
+                raw = cat.cache.read_bytes(f"table:{table.get('name')}")
+                if raw is None:
+                    break
+                texts[str(table["name"])] = raw.decode("utf-8")
+            else:
+                return meta, texts
+    from .query import table_meta
     from .tables import table_rows as build_rows
 
-    return build_rows(_cards(cat))
+    rows = cat.tables if cat.tables is not None else build_rows(_cards(cat))
+    return table_meta(), {name: json.dumps(r) for name, r in rows.items()}
 
 
 # -- queries on the catalogue --------------------------------------------------------------------
