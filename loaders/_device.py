@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from .shards.members import kind_of
+
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DevicePrefetcher", "normalize_uint8"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,6 +43,10 @@ def normalize_uint8(
     return out
 
 
+def _is_image(field: str) -> bool:
+    return field == "image" or kind_of(field) == "image"
+
+
 @dataclass
 class _Slot:
     buffers: dict[str, torch.Tensor]
@@ -51,8 +57,10 @@ class DevicePrefetcher:
     """Iterate ``batches`` (dicts) and yield them on ``device`` with images normalized.
 
     ``image_keys`` name the uint8 image fields to normalize (``normalize=False`` keeps them
-    uint8); other tensors are moved as they are, everything else (keys, lists of boxes) passes
-    through. ``ring`` pinned slots are reused.
+    uint8); by default every field whose extension the shard layer's member table calls an
+    image (``jpg``, ``jpeg``, ``png``, ``webp``, ...), and ``image`` (what
+    :class:`DetectionTransform` returns). Other tensors are moved as they are, everything else
+    (keys, lists of boxes) passes through. ``ring`` pinned slots are reused.
     """
 
     def __init__(
@@ -60,7 +68,7 @@ class DevicePrefetcher:
         batches: Iterable[dict[str, Any]],
         device: str | torch.device = "cuda",
         *,
-        image_keys: Sequence[str] = ("jpg", "png", "webp", "image"),
+        image_keys: Sequence[str] | None = None,
         mean: Sequence[float] | None = IMAGENET_MEAN,
         std: Sequence[float] | None = IMAGENET_STD,
         dtype: torch.dtype = torch.float32,
@@ -76,7 +84,7 @@ class DevicePrefetcher:
             )
         if ring < 2:
             raise ValueError(f"ring must hold at least 2 pinned slots, got {ring}")
-        self.image_keys = tuple(image_keys)
+        self.image_keys = None if image_keys is None else tuple(image_keys)
         self.mean, self.std, self.dtype, self.channels_last = mean, std, dtype, channels_last
         self.normalize = normalize
         self.ring = ring
@@ -88,7 +96,8 @@ class DevicePrefetcher:
         if not self.normalize:
             return batch
         out = dict(batch)
-        for key in self.image_keys:
+        keys = self.image_keys if self.image_keys is not None else [k for k in out if _is_image(k)]
+        for key in keys:
             value = out.get(key)
             if isinstance(value, torch.Tensor) and value.dtype == torch.uint8:
                 out[key] = normalize_uint8(

@@ -25,16 +25,19 @@ from .store import get_card, list_cards, load_card
 if typing.TYPE_CHECKING:
     import pyarrow
 
-    from .schema import Card, Figure
+    from .schema import Card, Edition, Figure, Transfer, Verification
 
 __all__ = [
     "Card",
     "CardNotFoundError",
     "CardValidationError",
+    "Edition",
     "Figure",
     "Problem",
     "QueryError",
     "QueryLimitError",
+    "Transfer",
+    "Verification",
     "VisionDataError",
     "__version__",
     "get_card",
@@ -44,10 +47,13 @@ __all__ = [
 ]
 
 
+_MODELS = ("Card", "Edition", "Figure", "Transfer", "Verification")
+
+
 def __getattr__(name: str) -> typing.Any:
     # the models load on first use (pydantic builds them on import), so that `visiondata cards
     # list` and `cards query`, which read the catalogue cache, never import pydantic
-    if name in ("Card", "Figure"):
+    if name in _MODELS:
         from . import schema
 
         value = getattr(schema, name)

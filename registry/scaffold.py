@@ -15,6 +15,7 @@ _TEMPLATE = """\
 # Dataset card. Fill every TODO, then run: visiondata cards validate {path}
 # Field reference: `visiondata cards schema`; terms: `visiondata cards vocab`.
 id: {id}
+schema_version: 2                # the card schema version; keep it right after id
 name: TODO full name
 aliases: []                      # other names people use, e.g. [MS-COCO]
 description: >-
@@ -36,7 +37,7 @@ license:
   url: TODO https://...
   commercial_use: TODO           # allowed | prohibited | unclear
   notes: TODO or delete this line
-access: TODO                     # open | registration | request | unavailable
+access: TODO                     # open | registration | request | unavailable | unreleased
 status:
   state: active                  # active | deprecated | withdrawn (then date, reason, citation)
 tasks: [TODO]                    # see `visiondata cards vocab`
@@ -47,6 +48,7 @@ derived_from: []                 # ids of cards this dataset was built from
 splits:                          # official split names; `all` when there is none
   train:
     num_examples: TODO
+    count_kind: TODO             # release | paper | computed (add formula) | available (add as_of)
     labels_public: true
     citation: TODO-key
     locator: TODO where the number is written (Table 1, README, ...)
@@ -62,7 +64,8 @@ annotation:
   platform: TODO or delete this line
   annotated: [TODO]
 figures:                         # typed coverage and bias numbers; delete the example if none
-  - axis: TODO                   # e.g. demographic.skin_type, class_balance, label_quality
+  - id: TODO                     # stable, unique in the card: e.g. share-lighter
+    axis: TODO                   # e.g. demographic.skin_type, class_balance, label_quality
     metric: TODO                 # proportion, imbalance_ratio, error_rate, ...
     category: TODO or delete this line
     value: TODO
@@ -70,7 +73,7 @@ figures:                         # typed coverage and bias numbers; delete the e
     bound: exact
     population: {{unit: TODO, split: TODO}}
     provenance: {{kind: TODO, citation: TODO-key, locator: TODO, as_of: TODO}}
-    verification: {{status: TODO, note: TODO or delete}}
+    verification: {{status: TODO, note: TODO or delete}}  # verified | secondary (url) | unverified (note)
 notes:
   - kind: bias
     text: TODO known biases, limitations, sensitive content, each with a citation

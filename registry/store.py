@@ -151,6 +151,8 @@ def _row(card: Card) -> dict[str, Any]:
         "status": card.status.state,
         "total_examples": card.total_examples,
         "figures": len(card.figures),
+        "transfers": len(card.transfers),
+        "editions": [e.id for e in card.editions],
     }
 
 

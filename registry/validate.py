@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -13,10 +13,10 @@ from pydantic import BaseModel, ValidationError
 
 from .checks import check_card, check_todo_markers
 from .errors import Problem
-from .schema import Card
+from .schema import SCHEMA_VERSION, Card
 from .yamlfile import LoadedYaml, Path, format_path, load_yaml, too_large
 
-__all__ = ["ParsedCard", "parse_card_text", "validate_cards"]
+__all__ = ["ParsedCard", "card_editions", "parse_card_file", "parse_card_text", "validate_cards"]
 
 
 @dataclass
@@ -62,6 +62,8 @@ def _strip_optional(tp: Any) -> Any:
 def _message(err: Any) -> str:
     kind = err["type"]
     loc = err["loc"]
+    if kind == "missing" and tuple(loc) == ("schema_version",):
+        return f"required field is missing (add `schema_version: {SCHEMA_VERSION}` right after id)"
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
@@ -114,6 +116,9 @@ def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> Pa
         todo.add(format_path(path))
     if expect_id is not None and isinstance(data.get("id"), str) and data["id"] != expect_id:
         add(("id",), f"id {data['id']!r} differs from the file name (expected {expect_id!r})")
+    keys = list(data)
+    if "schema_version" in keys and keys.index("schema_version") != min(1, len(keys) - 1):
+        add(("schema_version",), "schema_version must come right after id (the second key)")
     # a field still holding its TODO marker is reported once, as unfilled, not also as invalid
     yaml_paths = {path for _, path, _ in loaded.problems} | todo
     try:
@@ -124,7 +129,7 @@ def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> Pa
             if format_path(path) not in yaml_paths:  # already reported by the YAML loader
                 add(path, _message(err))
     if card is not None:
-        for path, message in check_card(card):
+        for path, message in check_card(card, lambda p: f"line {loaded.line_of(p)}"):
             add(path, message)
     problems.sort(key=_file_order)
     return ParsedCard(file, card if not problems else None, problems, loaded)
@@ -159,18 +164,17 @@ def parse_card_file(path: FsPath) -> ParsedCard:
     return parse_card_text(text, str(path), expect_id=path.stem)
 
 
-def validate_cards(files: Iterable[FsPath], *, known_ids: Iterable[str] = ()) -> list[Problem]:
-    """Validate ``files`` together: per-card problems plus duplicate ids and aliases across them
-    and ``derived_from`` ids that name no card (among ``files`` and ``known_ids``)."""
-    parsed = [parse_card_file(f) for f in files]
-    problems = [p for pc in parsed for p in pc.problems]
+def _edition_ids(data: dict[str, Any]) -> list[str]:
+    editions = data.get("editions")
+    if not isinstance(editions, list):
+        return []
+    ids = [e.get("id") for e in editions if isinstance(e, dict)]
+    return [str(x) for x in ids if isinstance(x, str | int)]
+
+
+def _name_clashes(parsed: Sequence[ParsedCard]) -> Iterator[Problem]:
+    """Ids and aliases used by two cards (case-insensitive)."""
     names: dict[str, tuple[str, int]] = {}
-    ids = set(known_ids)
-    for pc in parsed:
-        data = pc.loaded.data if isinstance(pc.loaded.data, dict) else {}
-        card_id = data.get("id")
-        if isinstance(card_id, str):
-            ids.add(card_id)
     for pc in parsed:
         data = pc.loaded.data if isinstance(pc.loaded.data, dict) else {}
         entries: list[tuple[Path, Any]] = [(("id",), data.get("id"))]
@@ -185,27 +189,92 @@ def validate_cards(files: Iterable[FsPath], *, known_ids: Iterable[str] = ()) ->
             line = pc.loaded.line_of(path)
             if folded in names and folded not in seen_here:
                 other_file, other_line = names[folded]
-                problems.append(
-                    Problem(
-                        pc.file,
-                        line,
-                        format_path(path),
-                        f"{name!r} is already used by {other_file}:{other_line}",
-                    )
-                )
+                message = f"{name!r} is already used by {other_file}:{other_line}"
+                yield Problem(pc.file, line, format_path(path), message)
             names.setdefault(folded, (pc.file, line))
             seen_here.add(folded)
-        derived = data.get("derived_from")
-        if isinstance(derived, list):
-            for i, parent in enumerate(derived):
-                if isinstance(parent, str) and parent not in ids:
-                    path = ("derived_from", i)
-                    problems.append(
-                        Problem(
-                            pc.file,
-                            pc.loaded.line_of(path),
-                            format_path(path),
-                            f"no card has the id {parent!r}",
-                        )
-                    )
+
+
+def _card_references(data: dict[str, Any]) -> Iterator[tuple[Path, Any, Any]]:
+    """``(path, card id, edition)`` of every reference to another card: derived_from,
+    pooled_with and transfer targets (with the target edition)."""
+    derived = data.get("derived_from")
+    if isinstance(derived, list):
+        yield from ((("derived_from", i), parent, None) for i, parent in enumerate(derived))
+    figures = data.get("figures")
+    for i, fig in enumerate(figures if isinstance(figures, list) else []):
+        pooled = fig.get("pooled_with") if isinstance(fig, dict) else None
+        if isinstance(pooled, list):
+            yield from ((("figures", i, "pooled_with", k), c, None) for k, c in enumerate(pooled))
+    transfers = data.get("transfers")
+    for i, t in enumerate(transfers if isinstance(transfers, list) else []):
+        if isinstance(t, dict):
+            yield ("transfers", i, "target"), t.get("target"), t.get("target_edition")
+
+
+def _unknown_references(
+    parsed: Sequence[ParsedCard], ids: set[str], editions: Mapping[str, Sequence[str]]
+) -> Iterator[Problem]:
+    for pc in parsed:
+        data = pc.loaded.data if isinstance(pc.loaded.data, dict) else {}
+        for path, card_id, edition in _card_references(data):
+            if not isinstance(card_id, str):
+                continue
+            if card_id not in ids:
+                yield Problem(
+                    pc.file,
+                    pc.loaded.line_of(path),
+                    format_path(path),
+                    f"no card has the id {card_id!r}",
+                )
+                continue
+            if edition is None or card_id not in editions:
+                continue
+            listed = editions[card_id]
+            if str(edition) not in listed:
+                at = (*path[:-1], "target_edition")
+                known = f"its editions: {', '.join(listed)}" if listed else "it lists no editions"
+                yield Problem(
+                    pc.file,
+                    pc.loaded.line_of(at),
+                    format_path(at),
+                    f"edition {edition!r} is not an edition of card {card_id!r} ({known})",
+                )
+
+
+def validate_cards(
+    files: Iterable[FsPath],
+    *,
+    known_ids: Iterable[str] = (),
+    known_editions: Mapping[str, Sequence[str]] | None = None,
+) -> list[Problem]:
+    """Validate ``files`` together: per-card problems plus duplicate ids and aliases across them,
+    and references to other cards (``derived_from``, ``pooled_with``, transfer targets and
+    their editions) that name no card among ``files`` and ``known_ids`` (whose editions
+    ``known_editions`` may give)."""
+    parsed = [parse_card_file(f) for f in files]
+    problems = [p for pc in parsed for p in pc.problems]
+    ids = set(known_ids) | set(known_editions or {})
+    editions = dict(known_editions or {})
+    for pc in parsed:
+        data = pc.loaded.data if isinstance(pc.loaded.data, dict) else {}
+        card_id = data.get("id")
+        if isinstance(card_id, str):
+            ids.add(card_id)
+            editions.setdefault(card_id, _edition_ids(data))
+    problems += _name_clashes(parsed)
+    problems += _unknown_references(parsed, ids, editions)
     return sorted(dict.fromkeys(problems), key=_file_order)
+
+
+def card_editions(path: FsPath) -> tuple[str, list[str]] | None:
+    """A card file's id and edition ids, read without validating it (None if unreadable)."""
+    if _unreadable(path) is not None:
+        return None
+    try:
+        loaded = load_yaml(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    data = loaded.data if isinstance(loaded.data, dict) else {}
+    card_id = data.get("id")
+    return (card_id, _edition_ids(data)) if isinstance(card_id, str) else None

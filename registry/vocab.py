@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-__all__ = ["EXCLUSIVE_AXES", "VOCABULARIES", "describe", "render_markdown"]
+__all__ = [
+    "EXCLUSIVE_AXES",
+    "SUBJECT_AXES",
+    "SUBJECT_METRICS",
+    "VOCABULARIES",
+    "describe",
+    "render_markdown",
+]
 
 
 def _raw(terms: dict[str, str]) -> Mapping[str, str]:
@@ -48,6 +55,17 @@ TASKS = _raw(
         "image-text-pretraining": "learn joint image-text representations from paired data",
         "medical-imaging": "analysis of medical images",
         "fairness-benchmarking": "evaluate models across demographic subgroups",
+        "face-detection": "locate faces in images with bounding boxes",
+        "person-re-identification": "match images of the same person across cameras or times",
+        "3d-object-detection": "locate objects with 3D boxes in point clouds or images",
+        "object-tracking": "follow object instances across the frames of a video",
+        "image-text-retrieval": "retrieve images for a text query or texts for an image",
+        "visual-grounding": "locate the image region that a natural-language phrase refers to",
+        "domain-generalization": "train on some domains and test on unseen ones",
+        "robustness-evaluation": "measure performance under corruptions or distribution shift",
+        "navigation": "move an agent through an environment to a goal",
+        "pose-estimation": "estimate the body pose (joint positions) of people",
+        "scene-text-recognition": "read text that appears in natural images",
     }
 )
 
@@ -63,6 +81,11 @@ MODALITIES = _raw(
         "3d": "3D scenes, meshes or point clouds",
         "ct": "computed-tomography volumes or slices",
         "program": "symbolic programs or scripts describing activities",
+        "lidar": "laser range scans (point clouds from a lidar sensor)",
+        "radar": "radar returns (range-Doppler maps or radar point clouds)",
+        "multispectral": "images with bands beyond RGB (infrared, multispectral, hyperspectral)",
+        "microscopy": "images taken through a microscope",
+        "satellite": "overhead images taken from satellites or aircraft",
     }
 )
 
@@ -94,6 +117,10 @@ COLLECTION_SOURCES = _raw(
         "derived": "selected or relabelled from another dataset",
         "user-contributed": "uploaded and labelled by users of an online tool",
         "other": "described in the collection notes",
+        "satellite": "imagery from Earth-observation satellites or aerial surveys",
+        "camera-trap": "motion-triggered cameras set up to photograph wildlife",
+        "microscopy": "captured with microscopes in laboratories",
+        "dashcam": "recorded by cameras mounted in vehicles",
     }
 )
 
@@ -109,6 +136,7 @@ ANNOTATION_METHODS = _raw(
         "metadata": "taken from existing metadata (tags, file names, search queries, alt-text)",
         "rendering": "exact ground truth emitted by a renderer or simulator",
         "none": "no annotation beyond the raw data",
+        "unknown": "not established from the sources read; the annotation notes say what is known",
     }
 )
 
@@ -137,6 +165,10 @@ AXES = _raw(
         "content_safety": "share of offensive, NSFW or otherwise harmful content",
         "image_properties": "sizes, aspect ratios, grayscale share, formats",
         "coverage": "what the data spans: counts of scenes, identities, objects, hours",
+        "robustness": "performance under corruptions or distribution shift",
+        "conditions.weather": "shares or counts by weather condition (clear, rain, snow, fog, ...)",
+        "conditions.time_of_day": "shares or counts by time of day or lighting (daytime, night, dawn/dusk)",
+        "conditions.scene_type": "shares or counts by scene type (city street, highway, residential, ...)",
     }
 )
 
@@ -153,6 +185,9 @@ EXCLUSIVE_AXES = frozenset(
         "geography.continent",
         "geography.city",
         "socioeconomic.income",
+        "conditions.weather",
+        "conditions.time_of_day",
+        "conditions.scene_type",
     }
 )
 
@@ -179,6 +214,8 @@ METRICS = _raw(
         "ratio": "ratio of two quantities described in the record's note",
         "difference": "difference between two values of one quantity, described in the record's note",
         "miou": "mean intersection over union",
+        "macro_f1": "F1 score computed per class, then averaged over the classes",
+        "pearson_r": "Pearson correlation between predictions and targets (-1 to 1)",
     }
 )
 
@@ -212,13 +249,14 @@ PROVENANCE_KINDS = _raw(
         "declared": "stated by the dataset's creators",
         "measured": "measured by a third party and published",
         "computed": "computed from the released data files (with the tool named)",
-        "derived": "derived arithmetically from other figures (named in the note)",
+        "derived": "arithmetic on other numbers of the card, named in `derivation`",
     }
 )
 
 VERIFICATION_STATUSES = _raw(
     {
-        "verified": "read in a primary source, at the locator given",
+        "verified": "read in a primary source (paper, official site or README, release files), at the locator given",
+        "secondary": "confirmed in an independent verbatim copy of the primary text, whose url is given; the primary itself not read",
         "unverified": "known only from a secondary source, which the note names",
         "disputed": "sources disagree; the other values are recorded too",
         "superseded": "replaced by a newer figure from the same or a better source",
@@ -231,6 +269,7 @@ ACCESS = _raw(
         "registration": "downloadable after registering or accepting terms",
         "request": "released on request, after review by the creators",
         "unavailable": "no longer distributed",
+        "unreleased": "never distributed outside its creators (e.g. a company's private training set)",
     }
 )
 
@@ -262,6 +301,76 @@ NOTE_KINDS = _raw(
     }
 )
 
+COUNT_KINDS = _raw(
+    {
+        "release": "as distributed: the files or annotation lists of the release (or its official page)",
+        "paper": "as published in the dataset's defining paper",
+        "computed": "arithmetic on other numbers of the card; `formula` says which",
+        "available": "what can still be downloaded, on the `as_of` date",
+    }
+)
+
+SCOPES = _raw(
+    {
+        "this-dataset": "measured on this dataset alone",
+        "pooled": "measured once over several datasets together (named in `pooled_with`)",
+    }
+)
+
+SUBJECT_KINDS = _raw(
+    {
+        "model": "a trained model or architecture",
+        "system": "a deployed product or service (e.g. a commercial API)",
+        "method": "a training or adaptation method, independent of one model",
+        "human": "people doing the task (annotators, experts, volunteers)",
+    }
+)
+
+TRANSFER_SETTINGS = _raw(
+    {
+        "source-only": "trained on the source data only, tested on the target",
+        "adapted": "trained on the source with (unlabelled or few) target data through an adaptation method",
+        "target-only": "trained and tested on the target data (the oracle)",
+        "zero-shot": "applied to the target with no training on it",
+        "fine-tuned": "pre-trained on the source, then fine-tuned on the target's labels",
+    }
+)
+
+DERIVATION_OPERATIONS = _raw(
+    {
+        "ratio": "one input divided by another",
+        "difference": "one input minus another",
+        "sum": "inputs added up",
+        "complement": "the rest of a whole (1 - share, or 100 - percent)",
+        "product": "inputs multiplied",
+        "mean": "arithmetic mean of the inputs",
+        "scale": "one input times a constant (e.g. a fraction as a percentage)",
+        "other": "any other arithmetic, written out in `formula`",
+    }
+)
+
+#: A figure needs a ``subject`` (the model, system, method or people measured) when it has one
+#: of these axes or metrics: the number describes that subject as much as the dataset.
+SUBJECT_AXES = frozenset(
+    {
+        "subgroup_performance",
+        "separability",
+        "cross_dataset_generalization",
+        "domain_gap",
+        "robustness",
+    }
+)
+SUBJECT_METRICS = frozenset(
+    {
+        "accuracy",
+        "accuracy_gap",
+        "accuracy_drop",
+        "miou",
+        "demographic_parity_difference",
+        "equalized_odds_difference",
+    }
+)
+
 VOCABULARIES: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "task": TASKS,
@@ -279,6 +388,11 @@ VOCABULARIES: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "status": STATUSES,
         "commercial_use": COMMERCIAL_USE,
         "note_kind": NOTE_KINDS,
+        "count_kind": COUNT_KINDS,
+        "scope": SCOPES,
+        "subject_kind": SUBJECT_KINDS,
+        "transfer_setting": TRANSFER_SETTINGS,
+        "derivation_operation": DERIVATION_OPERATIONS,
     }
 )
 
@@ -305,5 +419,9 @@ def render_markdown() -> str:
                 "",
                 f"Axes with mutually exclusive categories (shares checked to sum to at most 1): {exclusive}.",
             ]
+        if name in ("axis", "metric"):
+            rule = SUBJECT_AXES if name == "axis" else SUBJECT_METRICS
+            listed = ", ".join(f"`{t}`" for t in sorted(rule))
+            lines += ["", f"A figure with one of these {name}s needs a `subject`: {listed}."]
         lines.append("")
     return "\n".join(lines)

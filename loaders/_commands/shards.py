@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import re
 import sys
 from typing import Any
@@ -24,7 +25,7 @@ from visiondata.registry.cli.args import (
 )
 from visiondata.registry.cli.args import add_command as _add
 from visiondata.registry.cli.output import human_size, print_json, progress_enabled, text_table
-from visiondata.registry.errors import MissingExtraError
+from visiondata.registry.errors import MissingExtraError, UsageError
 
 __all__ = ["register"]
 
@@ -125,9 +126,31 @@ def register(groups: Any) -> None:
         "verify",
         "check every shard's checksum, count and samples; exit 1 naming what is wrong",
     )
-    v.add_argument("out", metavar="OUT")
+    v.add_argument(
+        "out", metavar="SOURCE", help="a folder or URL holding manifest.json, or the manifest"
+    )
     v.add_argument(
         "--deep", action="store_true", help="also decode every image and open every video"
+    )
+    v.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
+    v.add_argument("--format", choices=["table", "json"], default="table")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.add_argument(
+        "--max-member-bytes",
+        type=int,
+        metavar="N",
+        help="refuse members larger than N bytes (default: the loader's, 1 GiB)",
+    )
+    v.add_argument(
+        "--max-pixels",
+        type=int,
+        metavar="N",
+        help="refuse images above N pixels (default: the loader's, Pillow's limit)",
+    )
+    v.add_argument(
+        "--allow-external-shards",
+        action="store_true",
+        help="let the manifest name shards outside its own folder",
     )
     v.set_defaults(func=cmd_verify)
     i = _add(sub, "info", "show counts, sizes and classes of a shard set", cmd_info)
@@ -187,16 +210,65 @@ def _convert_json(result: Any) -> dict[str, Any]:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     _need_extra()
+    from ..shards.members import DEFAULT_LIMITS, Limits
     from ..shards.verify import verify
 
-    problems = verify(args.out, deep=args.deep)
-    if problems:
-        for p in problems:
-            print(p, file=sys.stderr)
-        print(f"{args.out}: {len(problems)} problem(s)", file=sys.stderr)
+    for name in ("workers", "max_member_bytes", "max_pixels"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} {value}: expected a number >= 1")
+    limits = Limits(
+        max_member_bytes=args.max_member_bytes or DEFAULT_LIMITS.max_member_bytes,
+        max_pixels=args.max_pixels or DEFAULT_LIMITS.max_pixels,
+    )
+    bar = _progress_bar(args, "verify")
+    try:
+        report = verify(
+            args.out,
+            deep=args.deep,
+            limits=limits,
+            workers=args.workers,
+            progress=None if bar is None else (lambda done, _read: bar.update(done - bar.n)),
+            allow_external_shards=args.allow_external_shards,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return 0 if report.ok else 1
+    for finding in report.findings:
+        print(finding, file=sys.stderr)
+    rate = report.bytes / 1e6 / report.seconds if report.seconds > 0 else 0.0
+    totals = (
+        f"{report.shards} shard(s), {report.samples:,} sample(s), {_human(report.bytes)} "
+        f"in {report.seconds:.1f} s ({rate:.0f} MB/s)"
+    )
+    if not report.ok:
+        print(f"{args.out}: {len(report.errors)} problem(s); {totals}", file=sys.stderr)
         return 1
-    print(f"{args.out}: ok")
+    warned = len(report.findings)
+    print(f"{args.out}: ok" + (f" with {warned} warning(s)" if warned else "") + f"; {totals}")
     return 0
+
+
+def _progress_bar(args: argparse.Namespace, what: str) -> Any:
+    """A tqdm bar on stderr when it is a terminal and not switched off, else ``None``."""
+    if args.no_progress or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(desc=what, unit="shard", file=sys.stderr)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def cmd_info(args: argparse.Namespace) -> int:

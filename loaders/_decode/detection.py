@@ -23,13 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from ..shards.members import MAX_PIXELS, image_field
 from .collate import Ragged
 from .cropbox import CropBox
 from .imageops import CenterCrop, RandomResizedCrop, crop_boxes, crop_mask, to_chw_tensor
 
 __all__ = ["DetectionTransform", "annotations_of"]
-
-_IMAGE_FIELDS = ("jpg", "jpeg", "png", "webp")
 
 
 def annotations_of(
@@ -98,22 +97,26 @@ class DetectionTransform:
     mask_field: str | None = None
     scale: tuple[float, float] = (0.08, 1.0)
     min_box_size: float = 1.0
+    #: refuse images and masks above this many pixels; ``None``: the loader's ``max_pixels``
+    max_pixels: int | None = None
     takes_rng = True
 
     def __post_init__(self) -> None:
         self._crop = (
-            RandomResizedCrop(self.size, scale=self.scale) if self.train else CenterCrop(self.size)
+            RandomResizedCrop(self.size, scale=self.scale, max_pixels=self.max_pixels)
+            if self.train
+            else CenterCrop(self.size, max_pixels=self.max_pixels)
         )
 
     def __call__(self, sample: dict[str, Any], rng: random.Random | None = None) -> dict[str, Any]:
-        image_field = next((f for f in _IMAGE_FIELDS if f in sample), None)
-        if image_field is None:
-            raise ValueError(f"sample has no image field (looked for {', '.join(_IMAGE_FIELDS)})")
-        data = sample[image_field]
-        if not isinstance(data, bytes | bytearray):
-            raise TypeError(
-                f"field {image_field!r} must be left as bytes: decode={{{image_field!r}: 'bytes'}}"
+        field = image_field(sample)
+        if field is None:
+            raise ValueError(
+                "sample has no image field (an extension the member table calls an image)"
             )
+        data = sample[field]
+        if not isinstance(data, bytes | bytearray):
+            raise TypeError(f"field {field!r} must be left as bytes: decode={{{field!r}: 'bytes'}}")
         arr, box, src = self._crop.apply(bytes(data), rng or random.Random())
         ann = sample[self.ann_field]
         found = annotations_of(ann, self.classes)
@@ -127,7 +130,8 @@ class DetectionTransform:
         if "keypoints" in found:
             out["keypoints"] = Ragged(_tensor(_crop_keypoints(found["keypoints"], box, self.size)))
         if self.mask_field is not None:
-            mask = crop_mask(bytes(sample[self.mask_field]), box, src, self.size)
+            limit = self.max_pixels if self.max_pixels is not None else MAX_PIXELS
+            mask = crop_mask(bytes(sample[self.mask_field]), box, src, self.size, limit)
             out["mask"] = _tensor(mask.astype(np.int64))
         return out
 

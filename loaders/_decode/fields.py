@@ -1,46 +1,60 @@
 """Per-field decoders: member bytes -> Python values and uint8 tensors.
 
 The decoder of a field is chosen by name from :data:`DECODERS`, by default from the field's
-extension (:data:`BY_EXTENSION`, matched on the whole extension and then its last part, so
-``seg.png`` is a mask and ``left.jpg`` an image). Pickle-based formats (``pyd``, ``pickle``,
-``pkl``, ``pth``, ``pt``) run code from the file when loaded, so they are refused unless the
-field is named in ``allow_pickle``; ``npy`` is always read with ``allow_pickle=False``.
+extension through the shard layer's one table of member kinds
+(:func:`visiondata.loaders.shards.members.kind_of`: matched on the whole extension and then its
+last part, so ``seg.png`` is a mask and ``left.jpg`` an image). Pickle-based formats (``pyd``,
+``pickle``, ``pkl``, ``pth``, ``pt``) run code from the file when loaded, so they are refused
+unless the field is named in ``allow_pickle``; ``npy`` is always read with ``allow_pickle=False``.
+
+One decompression-bomb limit, the loader's ``max_pixels``, is bound into every decoder when
+the loader is built: the default image and mask decoders, and any decoder or transform object
+whose ``max_pixels`` field is ``None`` (the fused crops, :class:`ClipSampler`,
+:class:`DetectionTransform`) gets a copy with the loader's value.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import json
 import random
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..errors import DecodeError, LoaderOptionError, MissingFieldError, PickleRefusedError
+from ..shards.checks import parse_cls
+from ..shards.media import load_image
+from ..shards.members import MAX_PIXELS, kind_of
 
-__all__ = ["BY_EXTENSION", "DECODERS", "PICKLE_DECODERS", "SampleDecoder", "sample_rng"]
+__all__ = [
+    "DECODERS",
+    "PICKLE_DECODERS",
+    "SampleDecoder",
+    "bind_max_pixels",
+    "default_decoder",
+    "sample_rng",
+]
 
 DecodeFn = Callable[[bytes], Any]
 
 
-def _image(data: bytes) -> Any:
+def _image(data: bytes, max_pixels: int = MAX_PIXELS) -> Any:
     import numpy as np
     import torch
-    from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()
+    with load_image(data, max_pixels) as img:
         rgb = img.convert("RGB")
     arr = np.asarray(rgb, dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
-def _mask(data: bytes) -> Any:
+def _mask(data: bytes, max_pixels: int = MAX_PIXELS) -> Any:
     import numpy as np
     import torch
-    from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as img:
-        img.load()
+    with load_image(data, max_pixels) as img:
         if img.mode not in ("L", "P", "I", "I;16", "1"):
             raise ValueError(f"a label mask must be single-channel, got mode {img.mode}")
         arr = np.asarray(img)
@@ -71,10 +85,6 @@ def _torch(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=False)
 
 
-def _cls(data: bytes) -> int:
-    return int(data.decode("utf-8").strip())
-
-
 def _text(data: bytes) -> str:
     return data.decode("utf-8")
 
@@ -91,7 +101,7 @@ def _raw(data: bytes) -> bytes:
 DECODERS: dict[str, tuple[str, DecodeFn]] = {
     "image": ("jpg/png/webp -> uint8 tensor 3xHxW (RGB)", _image),
     "mask": ("single-channel PNG -> integer tensor HxW (class labels)", _mask),
-    "cls": ("text integer -> int", _cls),
+    "cls": ("text integer that fits int64 -> int", parse_cls),
     "text": ("UTF-8 -> str", _text),
     "json": ("JSON -> Python objects", _json),
     "npy": ("NumPy .npy (never with pickle) -> tensor", _npy),
@@ -101,28 +111,13 @@ DECODERS: dict[str, tuple[str, DecodeFn]] = {
 }
 PICKLE_DECODERS = frozenset({"pickle", "torch"})
 
-BY_EXTENSION: dict[str, str] = {
-    "jpg": "image",
-    "jpeg": "image",
-    "png": "image",
-    "webp": "image",
-    "seg.png": "mask",
-    "mask.png": "mask",
-    "label.png": "mask",
-    "labels.png": "mask",
-    "cls": "cls",
-    "txt": "text",
-    "json": "json",
-    "npy": "npy",
-    "pyd": "pickle",
-    "pickle": "pickle",
-    "pkl": "pickle",
-    "pth": "torch",
-    "pt": "torch",
-}
+_PIXEL_DECODERS: dict[str, Callable[..., Any]] = {"image": _image, "mask": _mask}
+
+#: the decoder each member kind of the shard layer's table gets by default
+_BY_KIND = {"video": "bytes"}
 
 DECODE_MODES = {
-    "auto": "decode each field by its extension (BY_EXTENSION); unknown ones stay bytes",
+    "auto": "decode each field by its extension (the member table); unknown ones stay bytes",
     "none": "leave every field as bytes",
 }
 
@@ -133,10 +128,18 @@ def sample_rng(seed: object, key: str, name: str) -> random.Random:
 
 
 def default_decoder(ext: str) -> str:
-    if ext in BY_EXTENSION:
-        return BY_EXTENSION[ext]
-    last = ext.rsplit(".", 1)[-1]
-    return BY_EXTENSION.get(last, "bytes")
+    kind = kind_of(ext)
+    return _BY_KIND.get(kind, kind) if kind in DECODERS or kind in _BY_KIND else "bytes"
+
+
+def bind_max_pixels(fn: Any, max_pixels: int) -> Any:
+    """``fn`` with the loader's pixel limit: a copy of a dataclass decoder or transform whose
+    ``max_pixels`` is ``None``, or ``fn`` itself."""
+    if dataclasses.is_dataclass(fn) and not isinstance(fn, type):
+        names = {f.name for f in dataclasses.fields(fn)}
+        if "max_pixels" in names and cast(Any, fn).max_pixels is None:
+            return dataclasses.replace(fn, max_pixels=max_pixels)
+    return fn
 
 
 class SampleDecoder:
@@ -147,6 +150,7 @@ class SampleDecoder:
         decode: str | Mapping[str, str | DecodeFn] = "auto",
         fields: Collection[str] | None = None,
         allow_pickle: Collection[str] = (),
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         if isinstance(decode, str):
             if decode not in DECODE_MODES:
@@ -164,6 +168,16 @@ class SampleDecoder:
                     )
                 if not isinstance(d, str) and not callable(d):
                     raise LoaderOptionError(f"decode[{f!r}] must be a decoder name or a function")
+            overrides = {
+                f: d if isinstance(d, str) else bind_max_pixels(d, max_pixels)
+                for f, d in overrides.items()
+            }
+        self.max_pixels = max_pixels
+        self._builtin: dict[str, DecodeFn] = {name: fn for name, (_, fn) in DECODERS.items()}
+        for pixels in ("image", "mask"):
+            self._builtin[pixels] = functools.partial(
+                _PIXEL_DECODERS[pixels], max_pixels=max_pixels
+            )
         self.mode = decode if isinstance(decode, str) else "auto"
         self.overrides = overrides
         self.fields = None if fields is None else tuple(fields)
@@ -212,12 +226,14 @@ class SampleDecoder:
                         f"field {ext!r} needs {name!r} (runs code from the file); "
                         f"refused unless allow_pickle names {ext!r}",
                     )
-                fn = DECODERS[name][1]
+                fn = self._builtin[name]
             try:
                 if getattr(fn, "takes_rng", False):
                     out[ext] = fn(members[ext], sample_rng(seed, key, ext))  # type: ignore[call-arg]
                 else:
                     out[ext] = fn(members[ext])
+            except DecodeError as exc:  # ours, without the shard: keep its type, add the place
+                raise type(exc)(shard, key, f"field {ext!r}: {exc.reason}") from None
             except Exception as exc:
                 raise DecodeError(
                     shard, key, f"field {ext!r}: {type(exc).__name__}: {exc}"

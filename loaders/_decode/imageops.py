@@ -10,10 +10,8 @@ or, from the loader-facing ``__call__``, uint8 CHW tensors. Masks and boxes foll
 
 from __future__ import annotations
 
-import io
 import math
 import random
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +20,11 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import ImageDecodeError
+from ..shards.media import check_pixels, open_image
+from ..shards.members import MAX_PIXELS
 from .cropbox import CropBox, center_crop_box, random_resized_crop_box, reduction_for
 
 __all__ = [
-    "MAX_PIXELS",
     "CenterCrop",
     "ColorJitter",
     "GaussianBlur",
@@ -38,22 +37,12 @@ __all__ = [
     "to_chw_tensor",
 ]
 
-#: Images with more pixels than this are refused (decompression bombs).
-MAX_PIXELS = 100_000_000
-
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 try:  # libjpeg-turbo with DCT scaling; optional, Pillow is the fallback
     import simplejpeg as _sj
 except ImportError:  # pragma: no cover - simplejpeg is part of the loaders extra
     _sj = None
-
-
-def _check_pixels(width: int, height: int, limit: int) -> None:
-    if width * height > limit:
-        raise ImageDecodeError(
-            f"image is {width}x{height} = {width * height:,} pixels, above the limit of {limit:,} (decompression bomb?)"
-        )
 
 
 def _jpeg_header(data: bytes) -> tuple[int, int, str] | None:
@@ -65,21 +54,6 @@ def _jpeg_header(data: bytes) -> tuple[int, int, str] | None:
     except ValueError:
         return None
     return int(width), int(height), str(colorspace)
-
-
-def _open_pil(data: bytes, limit: int) -> Image.Image:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            _check_pixels(*img.size, limit)
-            return img
-    except ImageDecodeError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(f"refused as a decompression bomb: {exc}") from None
-    except Exception as exc:
-        raise ImageDecodeError(f"not a readable image: {exc}") from None
 
 
 def _decode_region(
@@ -97,7 +71,7 @@ def _decode_region(
     head = _jpeg_header(data)
     if head is not None and head[2] in ("RGB", "YCbCr", "Gray"):
         width, height, _ = head
-        _check_pixels(width, height, limit)
+        check_pixels(width, height, limit)
         box = choose(width, height)
         r = reduction_for(box, out_w, out_h)
         try:
@@ -113,7 +87,7 @@ def _decode_region(
         except ValueError as exc:
             raise ImageDecodeError(f"corrupt JPEG: {exc}") from None
         return arr, box.scaled(arr.shape[1] / width, arr.shape[0] / height), (width, height)
-    img = _open_pil(data, limit)
+    img = open_image(data, limit)
     width, height = img.size
     box = choose(width, height)
     if img.format == "JPEG":
@@ -169,7 +143,9 @@ def resize_crop(arr: np.ndarray, box: CropBox, size: tuple[int, int]) -> Any:
 class _Fused:
     size: tuple[int, int]  # (height, width) of the output
     augment: Sequence[Callable[[Image.Image, random.Random], Image.Image]] = ()
-    max_pixels: int = MAX_PIXELS
+    #: refuse images above this many pixels; ``None``: the loader's ``max_pixels`` (bound when
+    #: the loader is built), or :data:`~visiondata.loaders.shards.members.MAX_PIXELS` alone
+    max_pixels: int | None = None
     fast_dct: bool = True
 
     def _choose(self, width: int, height: int, rng: random.Random) -> CropBox:
@@ -193,7 +169,8 @@ class _Fused:
             )
             return chosen[-1]
 
-        arr, box, src = _decode_region(data, choose, out_w, out_h, self.max_pixels, self.fast_dct)
+        limit = self.max_pixels if self.max_pixels is not None else MAX_PIXELS
+        arr, box, src = _decode_region(data, choose, out_w, out_h, limit, self.fast_dct)
         out = resize_crop(arr, box, self.size)
         if self.augment:
             img = Image.fromarray(out.permute(1, 2, 0).numpy())
@@ -310,10 +287,14 @@ class GaussianBlur:
 
 
 def crop_mask(
-    data: bytes, box: CropBox, src_size: tuple[int, int], size: tuple[int, int]
+    data: bytes,
+    box: CropBox,
+    src_size: tuple[int, int],
+    size: tuple[int, int],
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """Apply the image's crop to a segmentation-mask PNG: nearest-neighbour, integer labels kept."""
-    img = _open_pil(data, MAX_PIXELS)
+    img = open_image(data, max_pixels)
     if img.mode not in ("L", "P", "I", "I;16"):
         raise ImageDecodeError(
             f"mask must be a single-channel PNG (L, P, I or I;16), got mode {img.mode}"

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import VideoDecodeError
+from ..errors import DecompressionBombError, VideoDecodeError
+from ..shards.media import check_pixels, load_image
+from ..shards.members import MAX_PIXELS
 
 __all__ = ["ClipSampler", "VideoDecodeError", "clip_indices", "decode_clip", "decode_frame_folder"]
 
@@ -82,12 +84,16 @@ def decode_clip(
     stride: int = 1,
     start: Start = "random",
     rng: random.Random | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
-    """Decode a clip from mp4 / avi / webm / ... bytes into a uint8 array (T, H, W, 3)."""
+    """Decode a clip from mp4 / avi / webm / ... bytes into a uint8 array (T, H, W, 3).
+    Frames larger than ``max_pixels`` are refused from the stream header, before decoding."""
     rng = rng or random.Random()
     container = _open(data)
     try:
         stream = container.streams.video[0]
+        ctx = stream.codec_context
+        check_pixels(ctx.width, ctx.height, max_pixels, "video frame")
         stream.thread_type = "AUTO"
         total, fps, t0 = _frame_count(container, stream)
         wanted = clip_indices(total, num_frames, stride, start, rng)
@@ -107,7 +113,7 @@ def decode_clip(
                 got[index] = last
             if len(got) == len(targets):
                 break
-    except VideoDecodeError:
+    except (VideoDecodeError, DecompressionBombError):
         raise
     except Exception as exc:
         raise VideoDecodeError(f"corrupt video data: {exc}") from None
@@ -133,16 +139,17 @@ def decode_frame_folder(
     stride: int = 1,
     start: Start = "random",
     rng: random.Random | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """A clip from a frame-folder sample (encoded frames in order): uint8 (T, H, W, 3)."""
-    from PIL import Image
-
     wanted = clip_indices(len(frames), num_frames, stride, start, rng or random.Random())
     decoded: dict[int, np.ndarray] = {}
     for i in sorted(set(wanted)):
         try:
-            with Image.open(io.BytesIO(frames[i])) as img:
-                decoded[i] = np.asarray(img.convert("RGB"))
+            img = load_image(frames[i], max_pixels)
+            decoded[i] = np.asarray(img.convert("RGB"))
+        except DecompressionBombError:
+            raise
         except Exception as exc:
             raise VideoDecodeError(f"frame {i} is not a readable image: {exc}") from None
     return np.stack([decoded[i] for i in wanted])
@@ -156,14 +163,17 @@ class ClipSampler:
     num_frames: int = 16
     stride: int = 1
     start: Start = "random"
+    #: refuse frames above this many pixels; ``None``: the loader's ``max_pixels``
+    max_pixels: int | None = None
     #: the loader passes a per-sample ``random.Random`` (seeded by seed, epoch and key)
     takes_rng = True
 
     def array(self, data: bytes | Sequence[bytes], rng: random.Random | None = None) -> np.ndarray:
         """The clip as a uint8 (T, H, W, 3) array."""
+        limit = self.max_pixels if self.max_pixels is not None else MAX_PIXELS
         if isinstance(data, bytes | bytearray | memoryview):
-            return decode_clip(bytes(data), self.num_frames, self.stride, self.start, rng)
-        return decode_frame_folder(data, self.num_frames, self.stride, self.start, rng)
+            return decode_clip(bytes(data), self.num_frames, self.stride, self.start, rng, limit)
+        return decode_frame_folder(data, self.num_frames, self.stride, self.start, rng, limit)
 
     def __call__(self, data: bytes | Sequence[bytes], rng: random.Random | None = None) -> Any:
         import torch

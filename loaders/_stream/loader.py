@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from .._decode.fields import SampleDecoder
+from .._decode.fields import SampleDecoder, bind_max_pixels
 from ..errors import BadSampleWarning, LoaderOptionError, TooManyErrorsError
+from ..shards.members import MAX_MEMBER_BYTES, MAX_PIXELS, Limits
 from ..shards.remote import RemoteOptions
 from ..shards.sources import Source, resolve_source
 from .mixing import BALANCE_MODES, SourceCounts
@@ -49,6 +51,8 @@ class LoaderStats:
     bytes_read: int = 0
     retries: int = 0
     bad: list[tuple[str, str, str]] = field(default_factory=list)  # last 100 (shard, key, reason)
+    #: bad samples by error class (``UnsafeMemberError``, ``DecodeError``, ...)
+    bad_kinds: Counter[str] = field(default_factory=Counter)
 
     @property
     def error_rate(self) -> float:
@@ -72,6 +76,11 @@ def _choice(name: str, value: object, table: Mapping[str, str]) -> None:
 def _int(name: str, value: object, low: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise LoaderOptionError(f"{name}={value!r} is not valid (expected an integer >= {low})")
+
+
+def _seconds(name: str, value: object) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise LoaderOptionError(f"{name}={value!r} is not valid (expected seconds > 0)")
 
 
 def _bool(name: str, value: object) -> None:
@@ -118,9 +127,15 @@ class Loader:
         balance: str = "none",
         samples_per_epoch: int | None = None,
         verify: str = "auto",
+        max_member_bytes: int = MAX_MEMBER_BYTES,
+        max_pixels: int = MAX_PIXELS,
+        allow_external_shards: bool = False,
         storage_options: Mapping[str, Any] | None = None,
         retries: int = 5,
         backoff: float = 0.25,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        retry_timeout: float = 45.0,
         chunk_bytes: int = 4 << 20,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_bytes: int | None = None,
@@ -152,6 +167,15 @@ class Loader:
         _choice("verify", verify, VERIFY_MODES)
         _int("retries", retries, 0)
         _int("chunk_bytes", chunk_bytes, 1)
+        _int("max_member_bytes", max_member_bytes, 1)
+        _int("max_pixels", max_pixels, 1)
+        _bool("allow_external_shards", allow_external_shards)
+        for name, seconds in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+            ("retry_timeout", retry_timeout),
+        ):
+            _seconds(name, seconds)
         _int("prefetch_factor", prefetch_factor, 1)
         if samples_per_epoch is not None:
             _int("samples_per_epoch", samples_per_epoch, 1)
@@ -161,7 +185,7 @@ class Loader:
             isinstance(max_error_rate, (int, float)) and 0 <= max_error_rate <= 1
         ):
             raise LoaderOptionError(f"max_error_rate={max_error_rate!r} is not a fraction 0..1")
-        if not isinstance(backoff, (int, float)) or backoff < 0:
+        if not isinstance(backoff, (int, float)) or isinstance(backoff, bool) or backoff < 0:
             raise LoaderOptionError(f"backoff={backoff!r} is not valid (expected seconds >= 0)")
         if world is not None and not isinstance(world, World):
             raise LoaderOptionError(f"world must be a World or None, got {type(world).__name__}")
@@ -169,7 +193,8 @@ class Loader:
             raise LoaderOptionError("transform must be a function of the sample dict")
         if isinstance(fields, str):
             raise LoaderOptionError(f"fields={fields!r}: expected a list of field names")
-        decoder = SampleDecoder(decode, fields, allow_pickle)
+        decoder = SampleDecoder(decode, fields, allow_pickle, max_pixels)
+        limits = Limits(max_member_bytes=max_member_bytes, max_pixels=max_pixels)
         remote = RemoteOptions(
             retries=retries,
             backoff=float(backoff),
@@ -177,13 +202,19 @@ class Loader:
             storage_options=dict(storage_options or {}),
             cache_dir=None if cache_dir is None else os.fspath(cache_dir),
             cache_bytes=cache_bytes,
+            connect_timeout=float(connect_timeout),
+            read_timeout=float(read_timeout),
+            retry_timeout=float(retry_timeout),
         )
 
         weighted = _is_weighted(source)
         pairs: list[tuple[Any, float | None]] = (
             [(s, float(w)) for s, w in source] if weighted else [(source, None)]
         )
-        self.sources: tuple[Source, ...] = tuple(resolve_source(s, split, remote) for s, _ in pairs)
+        self.sources: tuple[Source, ...] = tuple(
+            resolve_source(s, split, remote, allow_external=allow_external_shards, limits=limits)
+            for s, _ in pairs
+        )
         for src in self.sources:
             if card is not None and src.card is not None and src.card != card:
                 raise LoaderOptionError(
@@ -231,10 +262,11 @@ class Loader:
             batch_size=batch_size,
             drop_last=drop_last,
             decoder=decoder,
-            transform=transform,
+            transform=None if transform is None else bind_max_pixels(transform, max_pixels),
             on_error=on_error,
             verify=verify == "auto",
             remote=remote,
+            limits=limits,
         )
         self.world = world if world is not None else detect_world()
         self.num_workers = num_workers
@@ -339,9 +371,10 @@ class Loader:
         st.samples += delta["samples"]
         st.bytes_read += delta["bytes_read"]
         st.retries += delta["retries"]
-        for shard, key, reason in delta["bad"]:
+        for shard, key, reason, kind in delta["bad"]:
             st.bad_samples += 1
             st.bad.append((shard, key, reason))
+            st.bad_kinds[kind] += 1
             warnings.warn(
                 f"skipped sample {key!r} of shard {shard}: {reason}", BadSampleWarning, stacklevel=3
             )

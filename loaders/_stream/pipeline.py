@@ -23,6 +23,7 @@ import numpy as np
 from .._decode.collate import collate
 from .._decode.fields import SampleDecoder, sample_rng
 from ..errors import BadSampleError
+from ..shards.members import DEFAULT_LIMITS, Limits
 from ..shards.reader import SampleReader, Span
 from ..shards.remote import Counters, RemoteOptions
 from ..shards.sources import ShardEntry
@@ -56,6 +57,7 @@ class Plan:
     verify: bool
     remote: RemoteOptions = field(default_factory=RemoteOptions)
     spans: bool = True  # buffer local samples as positions (reader.Span), not bytes
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def shard_starts(self) -> IntArray:
@@ -120,14 +122,19 @@ class WorkerStream:
         starts = plan.shard_starts
         shard_of = np.searchsorted(starts, ids, side="right") - 1
         reader = SampleReader(
-            plan.shards, plan.remote, self.counters, verify=plan.verify, spans=plan.spans
+            plan.shards,
+            plan.remote,
+            self.counters,
+            verify=plan.verify,
+            spans=plan.spans,
+            limits=plan.limits,
         )
         stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
         sent = Counters()
         try:
             for b in range(self.start_batch, len(sizes)):
                 samples: list[dict[str, Any]] = []
-                bad: list[tuple[str, str, str]] = []
+                bad: list[tuple[str, str, str, str]] = []
                 for o in range(bounds[b], bounds[b + 1]):
                     need = int(perm[o])
                     while next_in <= need:
@@ -167,7 +174,7 @@ class WorkerStream:
                             if samples:
                                 yield self._batch(samples, [], sent)
                             raise
-                        bad.append((exc.shard, exc.key, exc.reason))
+                        bad.append((exc.shard, exc.key, exc.reason, type(exc).__name__))
                 yield self._batch(samples, bad, sent)
                 if reader.large_bytes:  # a buffer of bytes (remote shards) fragments the heap
                     reader.large_bytes = 0
@@ -176,7 +183,7 @@ class WorkerStream:
             reader.close()
 
     def _batch(
-        self, samples: list[dict[str, Any]], bad: list[tuple[str, str, str]], sent: Counters
+        self, samples: list[dict[str, Any]], bad: list[tuple[str, str, str, str]], sent: Counters
     ) -> dict[str, Any]:
         batch = collate(samples)
         c = self.counters

@@ -119,6 +119,7 @@ def _tasks(
                     split=split,
                     index=i,
                     path=str(root / shard.name),
+                    keys=list(shard.keys),
                     offsets=list(shard.offsets),
                     labels=labels,
                     classes=classes,

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..shards.manifest import MANIFEST_NAME, read_manifest
-from .scan import IMAGE_EXTENSIONS, read_sample
+from ..shards.members import image_field
+from .scan import read_sample
 
 __all__ = ["CITATION_KEY", "NameThatResult", "image_features", "name_that_dataset"]
 
@@ -114,14 +115,17 @@ class NameThatResult:
 
 def _sample_locations(
     root: Path, n: int, rng: random.Random, splits: Sequence[str] | None
-) -> list[tuple[Path, int]]:
+) -> list[tuple[Path, int, str]]:
     manifest = read_manifest(root)
     locs = []
     for name in splits or list(manifest.splits):
         if name not in manifest.splits:
             continue
         for shard in manifest.splits[name].shards:
-            locs += [(root / shard.name, off) for off in shard.offsets]
+            locs += [
+                (root / shard.name, off, key)
+                for off, key in zip(shard.offsets, shard.keys, strict=True)
+            ]
     chosen = rng.sample(locs, min(n, len(locs)))
     return sorted(chosen, key=lambda x: (str(x[0]), x[1]))
 
@@ -159,10 +163,10 @@ def name_that_dataset(
         digests.append(hashlib.sha256((root / MANIFEST_NAME).read_bytes()).hexdigest())
         bad = 0
         locs = _sample_locations(root, per_source, rng, splits)
-        for path, offset in locs:
-            _, members = read_sample(path, offset)
-            ext = next((e for e in IMAGE_EXTENSIONS if e in members), None)
+        for path, offset, key in locs:
             try:
+                members = read_sample(path, offset, key)
+                ext = image_field(members)
                 if ext is None:
                     raise ValueError("no image member")
                 with warnings.catch_warnings():

@@ -88,11 +88,12 @@ def _thumb(
 ) -> Any:
     from PIL import Image
 
-    from .scan import IMAGE_EXTENSIONS
+    from ..shards.members import image_field
 
     shard, offset = index[(split, key)]
-    _, members = read_sample(result.shard_paths[split][shard], offset)
-    ext = next(e for e in IMAGE_EXTENSIONS if e in members)
+    members = read_sample(result.shard_paths[split][shard], offset, key)
+    ext = image_field(members)
+    assert ext is not None  # only images that were hashed are shown
     im = Image.open(io.BytesIO(members[ext])).convert("RGB")
     im.thumbnail((160, 160))
     return im

@@ -13,21 +13,24 @@ catch truncated or corrupt files; width, height and format come from the header.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
-import tarfile
+import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import DecodeError
+from ..shards.media import open_image
+from ..shards.members import DEFAULT_LIMITS, MAX_PIXELS, Limits, image_field
+from ..shards.tar import TarReader, walk_samples
+from ..shards.tar import read_sample as read_sample_at
 from .annotations import ATTRIBUTE_AXES, parse_annotations
 
 __all__ = [
     "GRAY_TOLERANCE",
-    "IMAGE_EXTENSIONS",
     "DedupRow",
     "SampleFacts",
     "ShardResult",
@@ -35,12 +38,10 @@ __all__ = [
     "SplitStats",
     "examine",
     "image_facts",
-    "iter_tar_samples",
     "read_sample",
     "scan_shard",
 ]
 
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "ppm", "pgm")
 #: An RGB image counts as grayscale when no pixel of its 64x64 thumbnail has channels more
 #: than this far apart (JPEG chroma noise stays below it).
 GRAY_TOLERANCE = 6
@@ -48,42 +49,18 @@ _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 MAX_LISTED = 10_000  # undecodable keys kept per split (all are counted)
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """WebDataset key and extension of a member name: the key ends at the basename's first dot."""
-    slash = name.rfind("/")
-    dot = name.find(".", slash + 1)
-    if dot < 0:
-        return name, ""
-    return name[:dot], name[dot + 1 :]
-
-
-def iter_tar_samples(fileobj: Any) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """``(key, {ext: bytes})`` for consecutive members sharing a key, in stream mode."""
-    key: str | None = None
-    members: dict[str, bytes] = {}
-    with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
-        for info in tar:
-            if not info.isfile():
-                continue
-            k, ext = split_name(info.name)
-            f = tar.extractfile(info)
-            data = f.read() if f is not None else b""
-            if k != key and key is not None:
-                yield key, members
-                members = {}
-            key = k
-            members[ext.lower()] = data
-    if key is not None:
-        yield key, members
-
-
-def read_sample(path: Path, offset: int) -> tuple[str, dict[str, bytes]]:
-    """The one sample whose first header is at ``offset`` (from the manifest index)."""
+def read_sample(
+    path: Path | str, offset: int, key: str, limits: Limits = DEFAULT_LIMITS
+) -> dict[str, bytes]:
+    """The members of the one sample ``key`` whose first header is at ``offset`` (from the
+    manifest index), read with the shard layer's tar reader and member policy."""
     with open(path, "rb") as f:
         f.seek(offset)
-        for key, members in iter_tar_samples(f):
-            return key, members
-    raise ValueError(f"{path}: no sample at offset {offset}")
+        tar = TarReader(f, offset, size=os.fstat(f.fileno()).st_size, limits=limits)
+        members, problem = read_sample_at(tar, key, None, alone=True)
+    if problem is not None:
+        raise type(problem)(str(path), key, problem.reason, offset)
+    return members
 
 
 @dataclass
@@ -96,8 +73,9 @@ class ImageFacts:
     error: str | None = None
 
 
-def image_facts(data: bytes) -> ImageFacts:
-    """Header facts, a reduced-size decode, the grayscale test and the pHash of one image."""
+def image_facts(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageFacts:
+    """Header facts, a reduced-size decode, the grayscale test and the pHash of one image.
+    An image above ``max_pixels`` is refused from its header, as the loader refuses it."""
     import numpy as np
     from PIL import Image
 
@@ -107,14 +85,16 @@ def image_facts(data: bytes) -> ImageFacts:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            im = Image.open(io.BytesIO(data))
+            im = open_image(data, max_pixels)
             out.fmt, (out.width, out.height) = im.format, im.size
             mode = im.mode
             im.draft("RGB", (64, 64))
             rgb = im.convert("RGB")
+        except DecodeError as exc:  # not an image, or a decompression bomb
+            out.error = exc.reason
+            return out
         except Exception as exc:  # PIL raises many types for bad files
-            what = "not a recognised image" if out.fmt is None else "cannot decode"
-            out.error = f"{what}: {type(exc).__name__}: {exc}"
+            out.error = f"cannot decode: {type(exc).__name__}: {exc}"
             return out
     thumb = np.asarray(rgb.resize((64, 64), Image.Resampling.BILINEAR), dtype=np.int16)
     spread = int((thumb.max(axis=2) - thumb.min(axis=2)).max())
@@ -145,14 +125,15 @@ def examine(
     classes: list[str] | None = None,
     categories: Mapping[int, str] | None = None,
     attributes: tuple[str, ...] = tuple(ATTRIBUTE_AXES),
+    max_pixels: int = MAX_PIXELS,
 ) -> SampleFacts:
     """Everything the audit needs from one sample."""
     ann = parse_annotations(members, classes=classes, categories=categories, attributes=attributes)
-    ext = next((e for e in IMAGE_EXTENSIONS if e in members), None)
+    ext = image_field(members)
     data = members[ext] if ext else None
     return SampleFacts(
         key=key,
-        image=image_facts(data) if data is not None else None,
+        image=image_facts(data, max_pixels) if data is not None else None,
         image_bytes=len(data) if data is not None else 0,
         content_hash=hashlib.blake2b(data, digest_size=16).digest() if data is not None else None,
         label=label if label is not None else ann.label,
@@ -191,6 +172,8 @@ class SplitStats:
     no_image: list[str] = field(default_factory=list)
     undecodable: list[tuple[str, str]] = field(default_factory=list)
     undecodable_count: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)  # by the member policy
+    refused_count: int = 0
     annotation_problems: list[tuple[str, str]] = field(default_factory=list)
     attributed: int = 0
     attributes: dict[str, Counter[str]] = field(default_factory=dict)
@@ -245,6 +228,12 @@ class SplitStats:
         for name, flag in f.binary.items():
             self.binary.setdefault(name, Counter())[flag] += 1
 
+    def refuse(self, key: str, reason: str) -> None:
+        """A sample the shard layer's member policy refused (it has no facts)."""
+        self.refused_count += 1
+        if len(self.refused) < MAX_LISTED:
+            self.refused.append((key, reason))
+
     def merge(self, other: SplitStats) -> None:
         for name in (
             "samples",
@@ -254,6 +243,7 @@ class SplitStats:
             "bytes_total",
             "grayscale",
             "undecodable_count",
+            "refused_count",
             "attributed",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -268,7 +258,7 @@ class SplitStats:
             "formats",
         ):
             getattr(self, name).update(getattr(other, name))
-        for name in ("no_image", "undecodable", "annotation_problems"):
+        for name in ("no_image", "undecodable", "refused", "annotation_problems"):
             mine = getattr(self, name)
             mine.extend(getattr(other, name)[: max(0, MAX_LISTED - len(mine))])
         if other.bytes_min is not None and other.bytes_max is not None:
@@ -295,11 +285,13 @@ class ShardTask:
     split: str
     index: int  # shard index within the split
     path: str
+    keys: list[str]
     offsets: list[int]
     labels: list[str | None] | None
     classes: list[str] | None
     categories: dict[int, str]
     attributes: tuple[str, ...]
+    limits: Limits = DEFAULT_LIMITS
 
 
 @dataclass
@@ -310,11 +302,19 @@ class ShardResult:
 
 
 def scan_shard(task: ShardTask, progress: Any = None) -> ShardResult:
-    """Read one shard once; ``progress(n)`` (optional) is called after every sample."""
+    """Read one shard once with the shard layer's reader; ``progress(n)`` (optional) is called
+    after every sample. A sample the member policy refuses is counted and listed as refused."""
     stats = SplitStats()
     rows: list[DedupRow] = []
     with open(task.path, "rb") as f:
-        for i, (key, members) in enumerate(iter_tar_samples(f)):
+        tar = TarReader(f, size=os.fstat(f.fileno()).st_size, limits=task.limits)
+        for i, members, problem in walk_samples(tar, task.keys, task.offsets):
+            key = task.keys[i]
+            if problem is not None:
+                stats.refuse(key, problem.reason)
+                if progress is not None:
+                    progress(1)
+                continue
             label = task.labels[i] if task.labels is not None and i < len(task.labels) else None
             facts = examine(
                 key,
@@ -323,15 +323,15 @@ def scan_shard(task: ShardTask, progress: Any = None) -> ShardResult:
                 classes=task.classes,
                 categories=task.categories,
                 attributes=task.attributes,
+                max_pixels=task.limits.max_pixels,
             )
             stats.add(facts)
             ok = facts.image is not None and facts.image.error is None
-            offset = task.offsets[i] if i < len(task.offsets) else -1
             rows.append(
                 DedupRow(
                     key,
                     task.index,
-                    offset,
+                    task.offsets[i],
                     facts.content_hash if ok else None,
                     facts.image.phash if ok and facts.image else None,
                 )

@@ -35,6 +35,7 @@ from ..shards.manifest import (
     write_manifest,
 )
 from .base import VERIFY_LEVELS, Converter, Item, Options
+from .lock import locked
 from .plan import ShardTask, plan_shards
 from .write import (
     ShardResult,
@@ -300,6 +301,36 @@ def convert(
         )
 
     out_path.mkdir(parents=True, exist_ok=True)
+    with locked(out_path, split_name, f"split {split_name!r}"):
+        manifest, done, kept, skipped = _write_split(
+            conv,
+            items,
+            problems,
+            out_path,
+            split_name,
+            card_id,
+            workers,
+            on_error,
+            progress,
+            (verify, max_size, size_limit, per_shard),
+        )
+    return ConvertResult(out_path, split_name, manifest, done, kept, skipped, time.monotonic() - t0)
+
+
+def _write_split(
+    conv: Converter,
+    items: list[Item],
+    problems: list[tuple[str, str]],
+    out_path: Path,
+    split_name: str,
+    card_id: str | None,
+    workers: int,
+    on_error: str,
+    progress: bool,
+    sizing: tuple[str, int | None, int | None, int | None],
+) -> tuple[Manifest, int, int, list[SkippedItem]]:
+    """Plan, write (resuming from the journal) and record one split, under its lock."""
+    verify, max_size, size_limit, per_shard = sizing
     salt = json.dumps([conv.name, _version(), verify, max_size, split_name])
     tasks = plan_shards(items, split_name, size_limit, per_shard, salt)
     journal = journal_path(out_path, split_name)
@@ -344,14 +375,13 @@ def convert(
         "samples_per_shard": per_shard,
     }
     # merge into the manifest as it is now (another split may have been added meanwhile)
-    latest = read_manifest(out_path) if (out_path / MANIFEST_NAME).exists() else None
-    manifest = _merged(latest, conv, split_name, info, exts, split_options, card_id)
-    write_manifest(manifest, out_path)
+    with locked(out_path, "manifest", MANIFEST_NAME, wait=60.0):
+        latest = read_manifest(out_path) if (out_path / MANIFEST_NAME).exists() else None
+        manifest = _merged(latest, conv, split_name, info, exts, split_options, card_id)
+        write_manifest(manifest, out_path)
     journal.unlink(missing_ok=True)
     _remove_stale(out_path, split_name, {t.name for t in tasks})
-    return ConvertResult(
-        out_path, split_name, manifest, len(todo), kept, info.skipped, time.monotonic() - t0
-    )
+    return manifest, len(todo), kept, info.skipped
 
 
 def _split_info(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -124,27 +125,45 @@ class Manifest(_Model):
         return self.splits[name]
 
 
+_CLAIMS_FORMAT = re.compile(r'"format"\s*:\s*"' + re.escape(FORMAT) + '"')
+
+
 def parse_manifest(text: str, where: str) -> Manifest:
-    """Parse manifest JSON; errors name ``where`` (a path or URL)."""
+    """Parse manifest JSON; errors name ``where`` (a path or URL).
+
+    A file that does not even claim to be a manifest gets a message that echoes none of its
+    bytes (a hostile manifest URL must not turn the loader into a reader of other files)."""
     try:
         return Manifest.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        first = errors[0]
+        if first["type"] == "json_invalid":
+            raise ManifestError(f"{where}: is not a manifest (not valid JSON)") from None
+        if not first["loc"] or not _CLAIMS_FORMAT.search(text):
+            raise ManifestError(
+                f'{where}: is not a manifest (expected a JSON object with "format": "{FORMAT}")'
+            ) from None
         loc = ".".join(str(p) for p in first["loc"])
-        raise ManifestError(
-            f"{where}: invalid manifest at {loc or '(top)'}: {first['msg']}"
-        ) from None
+        raise ManifestError(f"{where}: invalid manifest at {loc}: {first['msg']}") from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> Manifest:
-    """Read a local manifest file (loaders read remote ones through fsspec)."""
+    """Read a local manifest file, or ``manifest.json`` in a folder (the loaders read remote
+    ones through fsspec)."""
     p = Path(path)
     if p.is_dir():
         p = p / MANIFEST_NAME
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"{p}: no such manifest") from None
     except OSError as exc:
         raise ManifestError(f"{p}: cannot read manifest: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ManifestError(f"{p}: is not a manifest (not UTF-8 text)") from None
     return parse_manifest(text, str(p))
 
 

@@ -1,11 +1,13 @@
 """Read samples by (shard, index), keeping a few shards open and streaming forward.
 
-A cursor per open shard reads sample after sample; asking for a later sample nearby reads
-through, anything else reopens the shard at the manifest's byte offset of that sample. A
-cursor that read its shard from byte 0 to the end checks the size and sha256 against the
-manifest (:class:`~.errors.ChecksumError`, always fatal). When a shard ends early, every
-sample before the break is returned and the break is reported as
-:class:`~.errors.TruncatedShardError` for each sample after it.
+A cursor per open shard reads sample after sample with the one tar reader
+(:func:`~.tar.read_sample`); asking for a later sample nearby reads through, anything else
+reopens the shard at the manifest's byte offset of that sample. A bad sample costs only
+itself: a refused member leaves the reader in step, and a header it cannot trust is stepped
+over by reading on to the next sample's offset from the manifest. Only a truncated shard or a
+corrupt gzip stream loses the rest of a shard, and then every sample after the break is
+reported, one by one. A cursor that read its shard from byte 0 to the end checks the size and
+sha256 against the manifest (:class:`~visiondata.loaders.errors.ChecksumError`, always fatal).
 
 The shuffle buffer holds samples read ahead of their turn. From a local, uncompressed shard a
 sample's larger members are kept as :class:`Span` (an open file, an offset and a size) rather
@@ -18,6 +20,7 @@ samples wait is still read from the file that was checked; shards must not be re
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -26,10 +29,24 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import ChecksumError, TarFormatError, TruncatedShardError
+from ..errors import (
+    BadMemberError,
+    ChecksumError,
+    TarFormatError,
+    TruncatedShardError,
+)
+from .members import DEFAULT_LIMITS, Limits
 from .remote import Counters, LocalRange, RemoteOptions, open_range
 from .sources import ShardEntry
-from .tar import BadHeader, TarStream, Truncated, split_name
+from .tar import (
+    BadHeader,
+    CorruptStream,
+    Entry,
+    TarReader,
+    Truncated,
+    duplicate_key,
+    read_sample,
+)
 
 __all__ = ["SampleReader", "Span"]
 
@@ -91,7 +108,13 @@ class _Hashing(io.RawIOBase):
 
 class _Cursor:
     def __init__(
-        self, entry: ShardEntry, index: int, opts: RemoteOptions, c: Counters, spans: bool
+        self,
+        entry: ShardEntry,
+        index: int,
+        opts: RemoteOptions,
+        c: Counters,
+        spans: bool,
+        limits: Limits,
     ) -> None:
         self.entry = entry
         self.next = index
@@ -100,17 +123,16 @@ class _Cursor:
         self.hashing: _Hashing | None = _Hashing(raw) if start == 0 else None
         stream: Any = self.hashing or raw
         self.raw = stream
+        size = None
         if entry.compressed:
             stream = gzip.GzipFile(fileobj=stream)
-            skip = entry.offset(index)
-            while skip > 0:
-                got = stream.read(min(skip, 1 << 20))
-                if not got:
-                    break
-                skip -= len(got)
-            start = entry.offset(index)
-        self.tar = TarStream(stream, start)
-        self.broken: TruncatedShardError | None = None
+        else:
+            size = entry.bytes
+        self.tar = TarReader(stream, start, size=size, limits=limits)
+        if entry.compressed:
+            # offsets of gzip shards count uncompressed bytes: read up to the sample
+            self.tar.skip_to(entry.offset(index))
+        self.broken: BadMemberError | None = None
         self.file: _OpenFile | None = None
         if spans and not entry.compressed and isinstance(raw, LocalRange):
             self.file = _OpenFile(raw)
@@ -135,6 +157,7 @@ class SampleReader:
         verify: bool = True,
         max_open: int = 4,
         spans: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.shards = shards
         self.spans = spans and _CAN_PREAD
@@ -143,6 +166,7 @@ class SampleReader:
         self.counters = counters
         self.verify = verify
         self.max_open = max_open
+        self.limits = limits
         self._open: OrderedDict[int, _Cursor] = OrderedDict()
 
     def close(self) -> None:
@@ -157,10 +181,11 @@ class SampleReader:
             and cur.broken is None
             and not cur.next <= index <= cur.next + _READ_THROUGH
         ):
-            cur.close()
+            self._drop(shard)
             cur = None
         if cur is None:
-            cur = _Cursor(self.shards[shard], index, self.opts, self.counters, self.spans)
+            entry = self.shards[shard]
+            cur = _Cursor(entry, index, self.opts, self.counters, self.spans, self.limits)
             self._open[shard] = cur
             while len(self._open) > self.max_open:
                 _, old = self._open.popitem(last=False)
@@ -168,17 +193,27 @@ class SampleReader:
         self._open.move_to_end(shard)
         return cur
 
+    def _drop(self, shard: int) -> None:
+        cur = self._open.pop(shard, None)
+        if cur is not None:
+            cur.close()
+
     def read(self, shard: int, index: int) -> dict[str, bytes | Span]:
+        """The members of sample ``index`` of ``shard``; raises the sample's
+        :class:`~visiondata.loaders.errors.BadSampleError` when it is refused."""
         entry = self.shards[shard]
         cur = self._cursor(shard, index)
         if cur.broken is not None:
             if index >= cur.next:
-                raise TruncatedShardError(entry.name, entry.key(index), cur.broken.reason)
-            cur.close()
-            del self._open[shard]
+                raise type(cur.broken)(entry.name, entry.key(index), cur.broken.reason)
+            self._drop(shard)  # an earlier sample, before the break: read it afresh
             cur = self._cursor(shard, index)
         while cur.next < index:
-            self._read_next(shard, cur)
+            # a sample nobody asked for: its error belongs to whoever asks for it
+            with contextlib.suppress(BadMemberError):
+                self._read_next(shard, cur)
+            if cur.broken is not None:
+                raise type(cur.broken)(entry.name, entry.key(index), cur.broken.reason)
         return self._read_next(shard, cur)
 
     def load(self, shard: int, index: int, members: dict[str, bytes | Span]) -> dict[str, bytes]:
@@ -199,62 +234,52 @@ class SampleReader:
             out[ext] = value
         return out
 
+    def _keep(self, cur: _Cursor) -> Any:
+        def keep(e: Entry) -> bytes | Span:
+            data = e.data if e.data is not None else b""
+            if len(data) < SPAN_MIN_BYTES:
+                return data
+            if cur.file is not None:
+                return Span(cur.file, e.data_offset, len(data))
+            self.large_bytes += 1
+            return data
+
+        return keep
+
     def _read_next(self, shard: int, cur: _Cursor) -> dict[str, bytes | Span]:
         entry = cur.entry
         i = cur.next
         key = entry.key(i)
+        start = entry.offset(i)
         end = entry.offset(i + 1) if i + 1 < entry.num_samples else None
-        members: dict[str, bytes | Span] = {}
+        cur.next = i + 1
         try:
-            while end is None or cur.tar.pos < end:
-                m = cur.tar.next_member()
-                if m is None:
-                    break
-                k, ext = split_name(m.name)
-                if k != key:
-                    raise TarFormatError(
-                        entry.name,
-                        key,
-                        f"tar member {m.name!r} at byte {m.offset} does not "
-                        "belong to this sample (the manifest's keys or offsets do not match)",
-                    )
-                if len(m.data) < SPAN_MIN_BYTES:
-                    members[ext] = m.data
-                elif cur.file is not None:
-                    members[ext] = Span(cur.file, m.data_offset, len(m.data))
-                else:
-                    members[ext] = m.data
-                    self.large_bytes += 1
-        except Truncated as exc:
-            size = f" of {entry.bytes}" if entry.bytes is not None else ""
-            cur.broken = TruncatedShardError(
+            members, problem = read_sample(cur.tar, key, end, self._keep(cur))
+        except (Truncated, CorruptStream) as exc:
+            cur.next = i
+            size = f" of {entry.bytes}" if entry.bytes is not None and not entry.compressed else ""
+            cls = TruncatedShardError if isinstance(exc, Truncated) else TarFormatError
+            what = "truncated" if isinstance(exc, Truncated) else "unreadable"
+            cur.broken = cls(
                 entry.name,
                 key,
-                f"shard is truncated at byte {exc.pos}{size}; every sample "
-                "before the break was delivered",
+                f"shard is {what} at byte {exc.pos}{size} ({exc.reason}); every sample before "
+                "the break was delivered",
+                exc.pos,
             )
-            cur.next = i
             raise cur.broken from None
         except BadHeader as exc:
-            self._open.pop(shard, None)
-            cur.close()
-            raise TarFormatError(entry.name, key, str(exc)) from None
-        if end is not None and cur.tar.pos != end:
-            self._open.pop(shard, None)
-            cur.close()
-            raise TarFormatError(
-                entry.name,
-                key,
-                f"sample ends at byte {cur.tar.pos}, the manifest says the next starts at {end}",
-            )
-        if not members:
-            cur.broken = TruncatedShardError(
-                entry.name, key, f"shard ends at byte {cur.tar.pos} before this sample"
-            )
-            raise cur.broken
-        cur.next = i + 1
+            if end is not None and cur.tar.pos <= end:
+                cur.tar.skip_to(end)  # in step again at the next sample, still hashing
+            else:
+                self._drop(shard)
+            raise TarFormatError(entry.name, key, exc.reason, exc.pos) from None
+        if problem is None and i in entry.duplicates:
+            problem = duplicate_key(key, entry.offset(entry.duplicates[i]), start)
         if cur.next == entry.num_samples:
             self._finish(shard, cur)
+        if problem is not None:
+            raise type(problem)(entry.name, key, problem.reason, start)
         return members
 
     def _finish(self, shard: int, cur: _Cursor) -> None:

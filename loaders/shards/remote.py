@@ -1,13 +1,24 @@
-"""Bytes from anywhere fsspec reaches, streamed in ranges, with retries and an optional cache.
+"""Bytes from anywhere fsspec reaches, streamed in ranges, with timeouts, retries and a cache.
 
 :func:`open_range` returns a stream of bytes ``[start, end)`` of a local file or URL. Remote
 bytes come in chunks of ``chunk_bytes``, each one ranged request; a request that fails
 (dropped connection, timeout, 5xx) is retried with exponential backoff from the byte offset
-where that chunk starts, so nothing is lost or repeated. Local paths use plain file reads.
+where that chunk starts, so nothing is lost or repeated.
+
+Every wait is bounded. ``connect_timeout`` and ``read_timeout`` go to the HTTP and S3 clients
+(aiohttp's ``sock_connect``/``sock_read``, botocore's ``connect_timeout``/``read_timeout``),
+and each request to an asynchronous fsspec file system (HTTP, S3, GCS, Azure, ...) must also
+finish within ``connect_timeout + read_timeout`` seconds in all, or it is cancelled. A failed
+request is retried at most ``retries`` times and for at most ``retry_timeout`` seconds in
+all; then :class:`~visiondata.loaders.errors.TransientError` names the URL and the range. The
+size probe (HEAD, or fsspec's GET fallback) is retried like any other read. Local paths use
+plain file reads.
 
 With ``cache_dir``, a remote shard is fetched whole into the cache (checked against the
 manifest's sha256 when it has one) and read from there; the cache is kept under
-``cache_bytes`` by evicting the least recently used shards.
+``cache_bytes`` by evicting the least recently used shards. A cached copy is checked against
+the manifest's sha256 again when it is used (once per process while its size, mtime and inode
+are unchanged); a damaged copy is deleted and fetched again.
 """
 
 from __future__ import annotations
@@ -17,13 +28,17 @@ import io
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from visiondata.registry.errors import VisionDataWarning
+
 from ..errors import ChecksumError, SourceError, TransientError
 
 __all__ = [
+    "CacheRepairedWarning",
     "Counters",
     "RangeStream",
     "RemoteOptions",
@@ -38,6 +53,10 @@ _PERMANENT = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirecto
 _TRANSIENT_MODULES = ("aiohttp", "botocore", "urllib3", "requests", "http.client", "asyncio")
 
 
+class CacheRepairedWarning(VisionDataWarning):
+    """A cached shard no longer matched the manifest's sha256; it was deleted and fetched again."""
+
+
 @dataclass
 class RemoteOptions:
     retries: int = 5
@@ -47,6 +66,41 @@ class RemoteOptions:
     storage_options: dict[str, Any] = field(default_factory=dict)
     cache_dir: str | None = None
     cache_bytes: int | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    retry_timeout: float = 45.0
+
+    def fs_options(self, url: str) -> dict[str, Any]:
+        """The storage options for ``url``: the user's, plus the timeouts for HTTP and S3 where
+        the user did not set them."""
+        opts = dict(self.storage_options)
+        proto = url.split("://", 1)[0].lower() if "://" in url else "file"
+        if proto in ("http", "https"):
+            import aiohttp
+
+            client = dict(opts.get("client_kwargs") or {})
+            client.setdefault(
+                "timeout",
+                aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
+                ),
+            )
+            opts["client_kwargs"] = client
+        elif proto in ("s3", "s3a"):
+            config = dict(opts.get("config_kwargs") or {})
+            config.setdefault("connect_timeout", self.connect_timeout)
+            config.setdefault("read_timeout", self.read_timeout)
+            opts["config_kwargs"] = config
+        return opts
+
+    def call_kwargs(self, fs: Any) -> dict[str, Any]:
+        """Keyword arguments that bound one call to ``fs``: fsspec's asynchronous file systems
+        take ``timeout=`` (seconds in all, the call is cancelled after it)."""
+        from fsspec.asyn import AsyncFileSystem
+
+        if isinstance(fs, AsyncFileSystem) and not fs.asynchronous:
+            return {"timeout": self.connect_timeout + self.read_timeout}
+        return {}
 
 
 @dataclass
@@ -83,7 +137,10 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def with_retries(what: str, opts: RemoteOptions, counters: Counters, fn: Any) -> Any:
+    """``fn()``, retried on transient errors at most ``opts.retries`` times and for at most
+    ``opts.retry_timeout`` seconds in all; then :class:`TransientError` naming ``what``."""
     attempt = 0
+    t0 = time.monotonic()
     while True:
         try:
             counters.requests += 1
@@ -91,12 +148,22 @@ def with_retries(what: str, opts: RemoteOptions, counters: Counters, fn: Any) ->
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            if attempt >= opts.retries:
+            elapsed = time.monotonic() - t0
+            delay = min(opts.max_backoff, opts.backoff * 2**attempt) * (0.5 + random.random() / 2)
+            if attempt >= opts.retries or elapsed + delay > opts.retry_timeout:
+                why = (
+                    f"after {attempt} retries"
+                    if attempt >= opts.retries
+                    else f"after {elapsed:.1f} s and {attempt} retries (retry_timeout={opts.retry_timeout:g} s)"
+                )
+                detail = str(exc) or (
+                    "no answer within the timeout" if isinstance(exc, TimeoutError) else ""
+                )
                 raise TransientError(
-                    f"{what}: still failing after {opts.retries} retries: {type(exc).__name__}: {exc}"
+                    f"{what}: still failing {why}: {type(exc).__name__}"
+                    + (f": {detail}" if detail else "")
                 ) from exc
-            delay = min(opts.max_backoff, opts.backoff * 2**attempt)
-            time.sleep(delay * (0.5 + random.random() / 2))
+            time.sleep(delay)
             attempt += 1
             counters.retries += 1
 
@@ -108,7 +175,8 @@ class RangeStream(io.RawIOBase):
         self, url: str, start: int, end: int, opts: RemoteOptions, counters: Counters
     ) -> None:
         self.url = url
-        self.fs, self.path = url_to_fs(url, opts.storage_options)
+        self.fs, self.path = url_to_fs(url, opts.fs_options(url))
+        self._call = opts.call_kwargs(self.fs)
         self.pos = start
         self.end = end
         self.opts = opts
@@ -126,7 +194,7 @@ class RangeStream(io.RawIOBase):
             where,
             self.opts,
             self.counters,
-            lambda: self.fs.cat_file(self.path, start=self.pos, end=stop),
+            lambda: self.fs.cat_file(self.path, start=self.pos, end=stop, **self._call),
         )
         want = stop - self.pos
         if len(data) > want:
@@ -183,8 +251,12 @@ class LocalRange(io.RawIOBase):
 
 
 def remote_size(url: str, opts: RemoteOptions, counters: Counters) -> int:
-    fs, path = url_to_fs(url, opts.storage_options)
-    return int(with_retries(f"{url}: size", opts, counters, lambda: fs.size(path)))
+    fs, path = url_to_fs(url, opts.fs_options(url))
+    call = opts.call_kwargs(fs)
+    size = with_retries(f"{url}: size", opts, counters, lambda: fs.size(path, **call))
+    if size is None:
+        raise SourceError(f"{url}: the server does not say how large the file is")
+    return int(size)
 
 
 def open_range(
@@ -205,16 +277,48 @@ def open_range(
     return RangeStream(url, start, size if end is None else min(end, size), opts, counters)
 
 
+#: cache file -> (inode, size, mtime_ns) when its sha256 was last checked in this process
+_VERIFIED: dict[str, tuple[int, int, int]] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cached_ok(target: Path, sha256: str) -> bool:
+    st = target.stat()
+    sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+    if _VERIFIED.get(str(target)) == sig:
+        return True
+    if _file_sha256(target) != sha256:
+        return False
+    _VERIFIED[str(target)] = sig
+    return True
+
+
 def cached_copy(url: str, opts: RemoteOptions, counters: Counters, sha256: str | None) -> Path:
-    """A verified local copy of ``url`` in the cache, fetched if missing."""
+    """A verified local copy of ``url`` in the cache, fetched if missing or damaged."""
     assert opts.cache_dir is not None
     cache = Path(opts.cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
     name = sha256 or hashlib.sha256(url.encode()).hexdigest()
     target = cache / f"{name}.shard"
     if target.exists():
-        os.utime(target)
-        return target
+        if sha256 is None or _cached_ok(target, sha256):
+            st = target.stat()  # LRU by access time; mtime stays, so the check above holds
+            os.utime(target, ns=(time.time_ns(), st.st_mtime_ns))
+            return target
+        warnings.warn(
+            f"{url}: the cached copy {target} no longer matches the manifest's sha256 {sha256}; "
+            "it was deleted and is fetched again",
+            CacheRepairedWarning,
+            stacklevel=2,
+        )
+        target.unlink(missing_ok=True)
     tmp = cache / f".{name}.{os.getpid()}.partial"
     digest = hashlib.sha256()
     size = remote_size(url, opts, counters)
@@ -226,11 +330,15 @@ def cached_copy(url: str, opts: RemoteOptions, counters: Counters, sha256: str |
                 f.write(chunk)
         if sha256 is not None and digest.hexdigest() != sha256:
             raise ChecksumError(
-                f"{url}: sha256 is {digest.hexdigest()}, the manifest says {sha256}"
+                f"{url} (cache file {target}): the fetched bytes have sha256 {digest.hexdigest()}, "
+                f"the manifest says {sha256}"
             )
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    if sha256 is not None:
+        st = target.stat()
+        _VERIFIED[str(target)] = (st.st_ino, st.st_size, st.st_mtime_ns)
     _evict(cache, opts.cache_bytes, keep=target)
     return target
 
@@ -238,7 +346,7 @@ def cached_copy(url: str, opts: RemoteOptions, counters: Counters, sha256: str |
 def _evict(cache: Path, limit: int | None, keep: Path) -> None:
     if limit is None:
         return
-    files = sorted(cache.glob("*.shard"), key=lambda p: p.stat().st_mtime)
+    files = sorted(cache.glob("*.shard"), key=lambda p: p.stat().st_atime)
     total = sum(p.stat().st_size for p in files)
     for p in files:
         if total <= limit:

@@ -1,41 +1,69 @@
 """Resolve what the user points at into shards with sample counts and per-sample offsets.
 
-A source is a manifest (path or URL), a directory or URL holding ``manifest.json``, a list
-of shard URLs, or a brace pattern (``train-{000000..000146}.tar``). Shards without a
-manifest are indexed by reading them once (documented cost; write a manifest to avoid it).
-``pipe:`` URLs and other shell commands are refused: the loaders never run a shell.
+A source is a manifest (path or URL), a directory or URL holding ``manifest.json``, a list of
+shard URLs, a brace pattern (``train-{000000..000146}.tar``) or a glob (``shards/train-*.tar``,
+local or on any fsspec file system). Shards without a manifest are indexed by reading them once
+with the one tar reader (documented cost; ``visiondata shards index`` writes a manifest).
+
+Sources cannot reach outside their set: a manifest's shard names must be relative paths inside
+the manifest's own folder (or under the same base URL). Absolute paths, ``..``, other schemes
+and other hosts are refused with :class:`~visiondata.loaders.errors.UnsafeURLError` naming the
+entry, for local and remote manifests alike, unless the user passes
+``allow_external_shards=True``. ``pipe:`` URLs and other shell commands are always refused.
 """
 
 from __future__ import annotations
 
-import itertools
+import glob as globlib
+import math
 import os
 import posixpath
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import SourceError, UnsafeURLError
-from .manifest import MANIFEST_NAME, ManifestError, parse_manifest
-from .remote import Counters, RemoteOptions, is_local, open_range, url_to_fs, with_retries
-from .tar import BadHeader, TarStream, Truncated, split_name
+from ..errors import ManifestError, SourceError, TransientError, UnsafeURLError
+from .manifest import MANIFEST_NAME, Manifest, parse_manifest
+from .members import DEFAULT_LIMITS, Limits, is_gzip
+from .remote import Counters, RemoteOptions, is_local, url_to_fs, with_retries
 
 __all__ = [
+    "MAX_PATTERN_NAMES",
     "ShardEntry",
     "Source",
     "check_url",
+    "duplicate_positions",
     "expand_braces",
+    "expand_pattern",
     "index_shard",
+    "load_manifest",
+    "manifest_url",
     "resolve_source",
+    "shard_url",
 ]
 
 _BRACE = re.compile(r"\{([^{}]*)\}")
+_GLOB = re.compile(r"[*?\[]")
+_GLOB_REMOTE = re.compile(r"[*\[]")  # '?' starts a URL's query string
 _SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+#: a brace pattern or glob naming more shards than this is refused (before expanding it)
+MAX_PATTERN_NAMES = 100_000
+
+
+def duplicate_positions(keys: Sequence[str] | npt.NDArray[np.bytes_]) -> dict[int, int]:
+    """``{index: first index}`` for every key that repeats an earlier key of the same shard."""
+    arr = np.asarray(keys)
+    if len(arr) < 2:
+        return {}
+    _, first, inverse = np.unique(arr, return_index=True, return_inverse=True)
+    firsts = first[inverse.reshape(-1)]
+    dup = np.nonzero(firsts != np.arange(len(arr)))[0]
+    return {int(i): int(firsts[i]) for i in dup}
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,6 +82,7 @@ class ShardEntry:
     bytes: int | None = None
     sha256: str | None = None
     labels: npt.NDArray[np.int64] | None = None  # -1 where a sample has none
+    duplicates: dict[int, int] = field(default_factory=dict)  # index -> earlier index, same key
 
     @classmethod
     def build(
@@ -66,16 +95,18 @@ class ShardEntry:
         sha256: str | None = None,
         labels: Sequence[int | None] | None = None,
     ) -> ShardEntry:
+        packed = np.array([k.encode("utf-8") for k in keys], dtype=np.bytes_)
         return cls(
             url=url,
             name=name,
-            packed_keys=np.array([k.encode("utf-8") for k in keys], dtype=np.bytes_),
+            packed_keys=packed,
             offsets=np.asarray(offsets, dtype=np.int64),
             bytes=bytes,
             sha256=sha256,
             labels=None
             if labels is None
             else np.array([-1 if x is None else x for x in labels], dtype=np.int64),
+            duplicates=duplicate_positions(packed),
         )
 
     @property
@@ -90,7 +121,7 @@ class ShardEntry:
 
     @property
     def compressed(self) -> bool:
-        return self.url.endswith((".gz", ".tgz"))
+        return is_gzip(self.url)
 
 
 @dataclass(frozen=True)
@@ -128,58 +159,194 @@ def check_url(url: str) -> str:
     return text
 
 
-def expand_braces(pattern: str) -> list[str]:
-    """``a-{000..002}.tar`` -> three names; ``{x,y}`` alternatives; several groups multiply."""
-    groups = _BRACE.findall(pattern)
-    if not groups:
-        return [pattern]
-    choices: list[list[str]] = []
-    for g in groups:
+def _brace_choices(pattern: str) -> list[Sequence[str]]:
+    choices: list[Sequence[str]] = []
+    for g in _BRACE.findall(pattern):
         m = re.fullmatch(r"(\d+)\.\.(\d+)", g)
         if m:
             lo, hi = m.group(1), m.group(2)
             width = len(lo) if lo.startswith("0") or len(lo) == len(hi) else 0
             if int(hi) < int(lo):
                 raise SourceError(f"{pattern!r}: range {{{g}}} runs backwards")
-            choices.append([str(i).zfill(width) for i in range(int(lo), int(hi) + 1)])
+            choices.append(_Range(int(lo), int(hi) + 1, width))
         elif "," in g:
             choices.append(g.split(","))
         else:
             raise SourceError(f"{pattern!r}: cannot expand {{{g}}} (expected {{0..9}} or {{a,b}})")
+    return choices
+
+
+@dataclass(frozen=True)
+class _Range(Sequence[str]):
+    """``{lo..hi}`` as a lazy sequence of zero-padded names (never materialised)."""
+
+    lo: int
+    stop: int
+    width: int
+
+    def __len__(self) -> int:
+        return self.stop - self.lo
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return str(self.lo + i).zfill(self.width)
+
+
+def expand_braces(pattern: str, limit: int = MAX_PATTERN_NAMES) -> Iterator[str]:
+    """``a-{000..002}.tar`` -> three names; ``{x,y}`` alternatives; several groups multiply.
+    Names are produced lazily; a pattern naming more than ``limit`` is refused up front."""
+    choices = _brace_choices(pattern)
+    if not choices:
+        yield pattern
+        return
+    total = math.prod(len(c) for c in choices)
+    if total > limit:
+        raise SourceError(
+            f"{pattern!r} names {total:,} shards, more than the limit of {limit:,} "
+            "(write a manifest with 'visiondata shards index' for sets this large)"
+        )
     parts = _BRACE.split(pattern)
-    out = []
-    for combo in itertools.product(*choices):
-        pieces = [parts[0]]
-        for value, literal in zip(combo, parts[2::2], strict=True):
-            pieces += [value, literal]
-        out.append("".join(pieces))
+    literals = parts[2::2]
+
+    def product(level: int, prefix: str) -> Iterator[str]:
+        if level == len(choices):
+            yield prefix
+            return
+        for value in choices[level]:
+            yield from product(level + 1, prefix + value + literals[level])
+
+    yield from product(0, parts[0])
+
+
+def _glob(pattern: str, opts: RemoteOptions) -> list[str]:
+    if is_local(pattern):
+        path = pattern.removeprefix("file://")
+        names = sorted(p for p in globlib.glob(path) if os.path.isfile(p))
+    else:
+        fs, path = url_to_fs(pattern, opts.storage_options)
+        found = with_retries(f"{pattern}: glob", opts, Counters(), lambda: fs.glob(path))
+        names = sorted(fs.unstrip_protocol(p) for p in found)
+    if len(names) > MAX_PATTERN_NAMES:
+        raise SourceError(
+            f"{pattern!r} matches {len(names):,} files, more than the limit of {MAX_PATTERN_NAMES:,}"
+        )
+    if not names:
+        raise SourceError(f"{pattern!r} matches no file")
+    return names
+
+
+def _is_glob(name: str) -> bool:
+    if is_local(name):
+        return bool(_GLOB.search(name.removeprefix("file://")))
+    return bool(_GLOB_REMOTE.search(name.split("://", 1)[1]))
+
+
+def expand_pattern(pattern: str, opts: RemoteOptions) -> list[str]:
+    """The shard URLs a brace pattern and/or glob names, in sorted order for globs."""
+    out: list[str] = []
+    for name in expand_braces(check_url(pattern)):
+        if _is_glob(name):
+            out += _glob(name, opts)
+        else:
+            out.append(name)
+        if len(out) > MAX_PATTERN_NAMES:
+            raise SourceError(f"{pattern!r} names more than {MAX_PATTERN_NAMES:,} shards")
     return out
 
 
-def _join(base: str, name: str) -> str:
-    if is_local(base):
+def shard_url(manifest_url: str, name: str, index: int, allow_external: bool = False) -> str:
+    """The URL of shard ``name`` (entry ``index``) of the manifest at ``manifest_url``.
+
+    The name must be a relative path inside the manifest's folder; anything else is refused
+    unless ``allow_external`` (then absolute paths and URLs are taken as they are)."""
+    local = is_local(manifest_url)
+    base = (
+        str(Path(manifest_url.removeprefix("file://")).parent)
+        if local
+        else posixpath.dirname(manifest_url)
+    )
+    parts = name.replace("\\", "/").split("/")
+    why = None
+    if "://" in name or name.startswith(("pipe:", "|")):
+        why = "is a URL, not a file name relative to the manifest"
+    elif name.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", name):
+        why = "is an absolute path"
+    elif ".." in parts:
+        why = "climbs out of the manifest's folder with '..'"
+    elif not name or any(p == "" for p in parts):
+        why = "is empty or has an empty path component"
+    if why is not None:
+        if not allow_external:
+            raise UnsafeURLError(
+                f"{manifest_url}: shard entry {index} ({name!r}) {why}; a manifest may only name "
+                "shards inside its own folder (pass allow_external_shards=True to allow this)"
+            )
+        if "://" in name or name.startswith(("/", "~")):
+            return check_url(os.path.expanduser(name))
+    if local:
         return str(Path(base) / name)
-    return posixpath.join(base, name)
+    return check_url(posixpath.join(base, name))
 
 
 def _read_text(url: str, opts: RemoteOptions) -> str:
     try:
         if is_local(url):
-            return Path(url.removeprefix("file://")).read_text(encoding="utf-8")
-        fs, path = url_to_fs(url, opts.storage_options)
-        data = with_retries(url, opts, Counters(), lambda: fs.cat_file(path))
+            data = Path(url.removeprefix("file://")).read_bytes()
+        else:
+            fs, path = url_to_fs(url, opts.storage_options)
+            data = with_retries(
+                url, opts, Counters(), lambda: fs.cat_file(path, **opts.call_kwargs(fs))
+            )
+    except FileNotFoundError:
+        raise ManifestError(f"{url}: no such manifest") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{url}: is a folder, expected a manifest.json file") from None
+    except TransientError as exc:  # names the URL and what kept failing
+        raise ManifestError(f"cannot read manifest: {exc}") from None
+    except OSError as exc:
+        raise ManifestError(
+            f"{url}: cannot read manifest: {exc.strerror or type(exc).__name__}"
+        ) from None
+    try:
         return bytes(data).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{url}: cannot read manifest: {exc}") from None
+    except UnicodeDecodeError:
+        # never echo the bytes of a file that is not a manifest
+        raise ManifestError(f"{url}: is not a manifest (not UTF-8 text)") from None
 
 
-def _from_manifest(url: str, split: str, opts: RemoteOptions) -> Source:
+def manifest_url(source: str) -> str:
+    """The manifest a source names: itself (``.json``), or ``manifest.json`` in the folder."""
+    text = check_url(source)
+    if text.endswith(".json"):
+        return text
+    if is_local(text):
+        path = Path(text.removeprefix("file://"))
+        if path.is_file():
+            raise SourceError(
+                f"{text}: is a file, expected a folder holding {MANIFEST_NAME}, a manifest "
+                "(.json), or shards (.tar, .tar.gz, .tgz)"
+            )
+        if not path.exists():
+            raise SourceError(f"{text}: no such file or directory")
+        return str(path / MANIFEST_NAME)
+    return posixpath.join(text.rstrip("/"), MANIFEST_NAME)
+
+
+def load_manifest(source: str, opts: RemoteOptions) -> tuple[str, Manifest]:
+    """``(manifest URL, Manifest)`` for a folder, URL or manifest file."""
+    url = manifest_url(source)
+    return url, parse_manifest(_read_text(url, opts), url)
+
+
+def _from_manifest(url: str, split: str, opts: RemoteOptions, allow_external: bool) -> Source:
     manifest = parse_manifest(_read_text(url, opts), url)
     info = manifest.split(split)
-    base = str(Path(url).parent) if is_local(url) else posixpath.dirname(url)
     shards = tuple(
         ShardEntry.build(
-            url=check_url(_join(base, s.name)),
+            url=shard_url(url, s.name, i, allow_external),
             name=s.name,
             keys=s.keys,
             offsets=s.offsets,
@@ -187,7 +354,7 @@ def _from_manifest(url: str, split: str, opts: RemoteOptions) -> Source:
             sha256=s.sha256,
             labels=s.labels,
         )
-        for s in info.shards
+        for i, s in enumerate(info.shards)
     )
     return Source(
         where=f"{url} (split {split!r})",
@@ -198,72 +365,49 @@ def _from_manifest(url: str, split: str, opts: RemoteOptions) -> Source:
     )
 
 
-def index_shard(url: str, opts: RemoteOptions) -> ShardEntry:
-    """Read a shard once to list its samples. A truncated or damaged tail becomes one last
-    sample whose reading reports the break, after every complete sample."""
-    counters = Counters()
-    stream = open_range(url, 0, None, opts, counters)
-    if url.endswith((".gz", ".tgz")):
-        import gzip
+def index_shard(url: str, opts: RemoteOptions, limits: Limits = DEFAULT_LIMITS) -> ShardEntry:
+    """Read a shard once, with the one tar reader, to list its samples (see :mod:`.index`). A
+    refused member, a header that cannot be trusted, a truncated or corrupt tail each become a
+    sample whose reading reports the problem, so neighbours are kept and nothing is dropped."""
+    from .index import index_one
 
-        stream = gzip.GzipFile(fileobj=stream)  # type: ignore[assignment]
-    tar = TarStream(stream)
-    keys: list[str] = []
-    offsets: list[int] = []
-    before = 0
-    try:
-        while True:
-            before = tar.pos
-            m = tar.next_member()
-            if m is None:
-                break
-            key, _ = split_name(m.name)
-            if not keys or keys[-1] != key:
-                keys.append(key)
-                offsets.append(m.offset)
-    except (Truncated, BadHeader) as exc:
-        broken = split_name(exc.name)[0] if isinstance(exc, Truncated) and exc.name else None
-        if broken is None or not keys or keys[-1] != broken:
-            # the break starts a sample of its own: reading it reports the break
-            keys.append(broken or f"broken-at-byte-{before}")
-            offsets.append(before)
-    finally:
-        stream.close()
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    return ShardEntry.build(url=url, name=name, keys=keys, offsets=offsets)
+    found = index_one(url, opts, limits, sha256=False)
+    size = found.bytes if not is_gzip(url) else None
+    return ShardEntry.build(url, found.name, found.keys, found.offsets, bytes=size)
 
 
-def _shard_list(urls: Sequence[str], opts: RemoteOptions) -> Source:
-    expanded = [u for url in urls for u in expand_braces(check_url(os.fspath(url)))]
+def _shard_list(urls: Sequence[str], opts: RemoteOptions, limits: Limits) -> Source:
+    expanded = [u for url in urls for u in expand_pattern(os.fspath(url), opts)]
     if not expanded:
         raise SourceError("the list of shard URLs is empty")
-    for u in expanded:
-        check_url(u)
-    shards = tuple(index_shard(u, opts) for u in expanded)
+    shards = tuple(index_shard(u, opts, limits) for u in expanded)
     return Source(
         where=", ".join(expanded[:3]) + (" ..." if len(expanded) > 3 else ""), shards=shards
     )
 
 
-def resolve_source(source: Any, split: str, opts: RemoteOptions) -> Source:
-    """One :class:`Source` from a path, URL, brace pattern or list of shard URLs."""
+def resolve_source(
+    source: Any,
+    split: str,
+    opts: RemoteOptions,
+    *,
+    allow_external: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Source:
+    """One :class:`Source` from a path, URL, brace pattern, glob or list of shard URLs."""
     if isinstance(source, (list, tuple)):
         if not all(isinstance(s, (str, os.PathLike)) for s in source):
             raise SourceError(
                 "a list source must hold shard paths or URLs (for weighted mixing pass "
                 "(source, weight) pairs)"
             )
-        return _shard_list([os.fspath(s) for s in source], opts)
+        return _shard_list([os.fspath(s) for s in source], opts, limits)
     if not isinstance(source, (str, os.PathLike)):
         raise SourceError(
-            f"source must be a path, URL, list of shard URLs or (source, weight) pairs, "
+            f"source must be a path, URL, glob, list of shard URLs or (source, weight) pairs, "
             f"got {type(source).__name__}"
         )
     text = check_url(os.fspath(source))
-    if _BRACE.search(text) or text.endswith(_SHARD_SUFFIXES):
-        return _shard_list([text], opts)
-    if text.endswith(".json"):
-        return _from_manifest(text, split, opts)
-    if is_local(text) and not Path(text.removeprefix("file://")).exists():
-        raise SourceError(f"{text}: no such file or directory")
-    return _from_manifest(_join(text, MANIFEST_NAME), split, opts)
+    if _BRACE.search(text) or _is_glob(text) or text.endswith(_SHARD_SUFFIXES):
+        return _shard_list([text], opts, limits)
+    return _from_manifest(manifest_url(text), split, opts, allow_external)

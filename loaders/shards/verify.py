@@ -1,131 +1,331 @@
 """``visiondata shards verify`` and ``info``: check a shard set against its manifest, and
 summarise it. No torch here.
 
-``verify`` re-reads every shard: size, sha256, and the tar itself (sample keys and order,
-each sample's byte offset, the sample count), and checks that every member is readable
-(images open, JSON parses, ``cls`` is an integer). It returns every problem found, each
-naming the shard (and sample) and what is wrong.
+``verify`` re-reads every shard with the one tar reader and the loader's member policy
+(:func:`~.tar.read_sample`): size and sha256, each sample's key and byte offset, every member
+refused by the policy (links, unsafe names, members over ``max_member_bytes``, duplicates,
+headers it cannot trust), and each member's bytes (JSON parses, ``cls`` fits int64, images'
+headers and the pixel limit; ``deep`` decodes every image and opens every video). Each
+problem is a :class:`Finding` naming the shard, the sample and the byte offset, with the same
+reason the loader gives when it skips that sample. Errors make the command exit 1; warnings
+(the same key in two shards of a split, pickle members the loader refuses unless opted in) are
+reported and leave the exit code alone.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import json
+import io
 import re
-import tarfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..convert.base import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_image, check_video
-from ..errors import ItemError
-from .manifest import MANIFEST_NAME, Manifest, ManifestError, ShardInfo, read_manifest
+from ..errors import DecodeError, ManifestError, SourceError
+from .checks import check_member
+from .manifest import MANIFEST_NAME, Manifest, read_manifest
+from .members import DEFAULT_LIMITS, Limits, kind_of
+from .remote import Counters, RemoteOptions, is_local, open_range
+from .sources import ShardEntry, load_manifest, shard_url
+from .tar import TarReader, walk_samples
 
-__all__ = ["info", "verify"]
+__all__ = ["Finding", "VerifyReport", "info", "verify", "verify_shard"]
 
 _SHARD = re.compile(r"^(?P<split>[A-Za-z0-9_\-]+)-\d{6}\.tar(\.partial)?$")
 
 
-def _split_name(member: str) -> tuple[str, str]:
-    head, _, base = member.rpartition("/")
-    key, _, ext = base.partition(".")
-    return (f"{head}/{key}" if head else key), ext
+@dataclass(frozen=True)
+class Finding:
+    """One problem found: where (split, shard, sample key, byte offset), what, how bad."""
+
+    message: str
+    kind: str  # missing | size | sha256 | member | content | keys | offsets | count | duplicate-key | unlisted | journal | manifest | pickle
+    severity: str = "error"  # error | warning
+    split: str | None = None
+    shard: str | None = None
+    key: str | None = None
+    offset: int | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.split is not None:
+            where.append(f"split {self.split!r}")
+        if self.shard is not None:
+            where.append(self.shard)
+        if self.key is not None:
+            at = f" at byte {self.offset}" if self.offset is not None else ""
+            where.append(f"sample {self.key!r}{at}")
+        head = ": ".join(where)
+        tag = "warning: " if self.severity == "warning" else ""
+        return f"{tag}{head}: {self.message}" if head else f"{tag}{self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def _check_member(ext: str, data: bytes, where: str, deep: bool) -> str | None:
-    last = ext.rsplit(".", 1)[-1]
+@dataclass
+class VerifyReport:
+    """What ``verify`` found, with the totals it read."""
+
+    source: str
+    findings: list[Finding] = field(default_factory=list)
+    shards: int = 0
+    samples: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "shards": self.shards,
+            "samples": self.samples,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "errors": len(self.errors),
+            "warnings": len(self.findings) - len(self.errors),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+class _Hashing(io.RawIOBase):
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.sha, self.count = raw, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self.raw.read(n) or b""
+        self.sha.update(data)
+        self.count += len(data)
+        return data
+
+
+@dataclass(frozen=True)
+class _Task:
+    split: str
+    entry: ShardEntry
+    deep: bool
+    limits: Limits
+    opts: RemoteOptions
+
+
+def verify_shard(
+    entry: ShardEntry,
+    split: str | None = None,
+    *,
+    deep: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    opts: RemoteOptions | None = None,
+) -> tuple[list[Finding], int]:
+    """Every problem with one shard, and the bytes read."""
+    opts = opts or RemoteOptions()
+    out: list[Finding] = []
+
+    def add(
+        message: str,
+        kind: str,
+        key: str | None = None,
+        offset: int | None = None,
+        severity: str = "error",
+    ) -> None:
+        out.append(Finding(message, kind, severity, split, entry.name, key, offset))
+
     try:
-        if last == "json":
-            json.loads(data)
-        elif last == "cls":
-            int(data.decode("ascii").strip())
-        elif last in IMAGE_EXTENSIONS:
-            check_image(data, where, "decode" if deep else "header")
-        elif deep and last in VIDEO_EXTENSIONS:
-            check_video(data, where, "header")
-    except ItemError as exc:
-        return exc.reason
-    except (ValueError, UnicodeDecodeError) as exc:
-        return f"unreadable {last} member ({exc})"
+        raw = open_range(entry.url, 0, None, opts, Counters())
+    except FileNotFoundError:
+        add("missing (the manifest lists it, the file is not there)", "missing")
+        return out, 0
+    except OSError as exc:
+        add(f"cannot be read: {exc.strerror or exc}", "missing")
+        return out, 0
+    hashing = _Hashing(raw)
+    stream: Any = gzip.GzipFile(fileobj=hashing) if entry.compressed else hashing
+    size = None if entry.compressed else entry.bytes
+    tar = TarReader(stream, size=size, limits=limits)
+    keys = [entry.key(i) for i in range(entry.num_samples)]
+    lost: list[str] = []
+    try:
+        offsets = entry.offsets.tolist()
+        for i, members, problem in walk_samples(tar, keys, offsets, entry.duplicates):
+            if problem is not None:
+                if problem.reason.startswith("lost: "):
+                    lost.append(keys[i])
+                else:
+                    add(problem.reason, "member", keys[i], entry.offset(i))
+                continue
+            for ext, data in members.items():
+                found = _content_problem(ext, data, deep, limits)
+                if found is not None:
+                    message, kind = found
+                    severity = "warning" if kind == "pickle" else "error"
+                    add(message, kind, keys[i], entry.offset(i), severity)
+    except OSError as exc:
+        add(f"cannot be read: {exc.strerror or exc}", "missing")
+        return out, hashing.count
+    if lost:
+        shown = ", ".join(lost[:5]) + (" ..." if len(lost) > 5 else "")
+        add(f"{len(lost)} sample(s) after the break cannot be read: {shown}", "member")
+    try:
+        while hashing.read(1 << 20):
+            pass
+    except OSError:
+        pass
+    if entry.bytes is not None and hashing.count != entry.bytes:
+        add(f"{hashing.count} bytes on disk, the manifest says {entry.bytes}", "size")
+    elif entry.sha256 is not None and hashing.sha.hexdigest() != entry.sha256:
+        add(
+            f"sha256 {hashing.sha.hexdigest()} does not match the manifest's {entry.sha256}",
+            "sha256",
+        )
+    return out, hashing.count
+
+
+def _content_problem(ext: str, data: bytes, deep: bool, limits: Limits) -> tuple[str, str] | None:
+    """``(message, kind)`` when a member's bytes are not what its extension says."""
+    kind = kind_of(ext)
+    if kind in ("pickle", "torch"):
+        return (
+            f"member .{ext} needs {kind} to decode (runs code): the loader refuses it unless "
+            "allow_pickle names it",
+            "pickle",
+        )
+    try:
+        check_member(ext, data, deep, limits)
+    except DecodeError as exc:
+        return f"member .{ext}: {exc.reason}", "content"
     return None
 
 
-def verify_shard(path: Path, shard: ShardInfo, deep: bool = False) -> list[str]:
-    """Problems with one shard (empty when it is sound)."""
-    name = path.name
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return [f"{name}: missing"]
-    if size != shard.bytes:
-        return [f"{name}: {size} bytes on disk, manifest says {shard.bytes}"]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    if h.hexdigest() != shard.sha256:
-        return [f"{name}: sha256 {h.hexdigest()} does not match the manifest's {shard.sha256}"]
-    problems: list[str] = []
-    keys: list[str] = []
-    offsets: list[int] = []
-    try:
-        with tarfile.open(path, mode="r:") as tar:
-            for member in tar:
-                if not member.isfile():
-                    problems.append(f"{name}: member {member.name!r} is not a regular file")
-                    continue
-                key, ext = _split_name(member.name)
-                if not keys or keys[-1] != key:
-                    keys.append(key)
-                    offsets.append(member.offset)
-                fobj = tar.extractfile(member)
-                data = fobj.read() if fobj is not None else b""
-                reason = _check_member(ext, data, f"{name}:{member.name}", deep)
-                if reason:
-                    problems.append(f"{name}: sample {key!r} member {ext!r}: {reason}")
-    except (tarfile.TarError, OSError) as exc:
-        return [*problems, f"{name}: not a readable tar ({exc})"]
-    if len(keys) != shard.num_samples:
-        problems.append(f"{name}: holds {len(keys)} samples, manifest says {shard.num_samples}")
-    if keys != shard.keys:
-        diff = next(
-            (i for i, (a, b) in enumerate(zip(keys, shard.keys, strict=False)) if a != b), None
-        )
-        problems.append(f"{name}: sample keys differ from the manifest (first at position {diff})")
-    elif offsets != shard.offsets:
-        problems.append(f"{name}: sample offsets differ from the manifest")
-    return problems
+def _run(task: _Task) -> tuple[list[Finding], int, int]:
+    findings, read = verify_shard(
+        task.entry, task.split, deep=task.deep, limits=task.limits, opts=task.opts
+    )
+    return findings, read, task.entry.num_samples
 
 
-def verify(out: str | Path, deep: bool = False) -> list[str]:
-    """Every problem with the shard set in ``out`` (empty when it is sound). ``deep`` also
-    decodes every image and opens every video."""
-    out_path = Path(out)
+def _cross_shard_duplicates(split: str, entries: Iterable[ShardEntry]) -> list[Finding]:
+    """The same key in two shards of one split: a warning naming both places."""
+    seen: dict[bytes, tuple[str, int]] = {}
+    out: list[Finding] = []
+    for e in entries:
+        for i, k in enumerate(e.packed_keys.tolist()):
+            if k in seen and seen[k][0] != e.name:
+                shard, off = seen[k]
+                out.append(
+                    Finding(
+                        f"the same key is also in {shard} at byte {off}: both samples are delivered",
+                        "duplicate-key",
+                        "warning",
+                        split,
+                        e.name,
+                        k.decode("utf-8"),
+                        e.offset(i),
+                    )
+                )
+            else:
+                seen.setdefault(k, (e.name, e.offset(i)))
+    return out
+
+
+def verify(
+    source: str | Path,
+    *,
+    deep: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    opts: RemoteOptions | None = None,
+    allow_external_shards: bool = False,
+) -> VerifyReport:
+    """Check the shard set at ``source`` (a folder or URL holding ``manifest.json``, or the
+    manifest itself). ``progress(shards_done, bytes_read)`` is called after each shard."""
+    opts = opts or RemoteOptions()
+    t0 = time.monotonic()
     try:
-        manifest = read_manifest(out_path)
+        url, manifest = load_manifest(str(source), opts)
     except ManifestError as exc:
-        return [str(exc)]
-    problems: list[str] = []
-    listed = set()
-    for split, info in manifest.splits.items():
-        for shard in info.shards:
-            listed.add(shard.name)
-            problems += [
-                f"split {split!r}: {p}" for p in verify_shard(out_path / shard.name, shard, deep)
-            ]
-        if info.class_counts is not None and manifest.classes is not None:
-            bad = [
-                k for k in info.class_counts if not k.isdigit() or int(k) >= len(manifest.classes)
-            ]
-            if bad:
-                problems.append(f"split {split!r}: class_counts names unknown class indices {bad}")
-    for p in sorted(out_path.iterdir()):
+        return VerifyReport(str(source), [Finding(str(exc), "manifest")])
+    report = VerifyReport(url)
+    tasks: list[_Task] = []
+    for split, split_info in manifest.splits.items():
+        entries = []
+        for i, s in enumerate(split_info.shards):
+            try:
+                shard = shard_url(url, s.name, i, allow_external_shards)
+            except SourceError as exc:  # UnsafeURLError: an entry outside the set
+                report.findings.append(Finding(str(exc), "manifest", split=split, shard=s.name))
+                continue
+            entries.append(
+                ShardEntry.build(shard, s.name, s.keys, s.offsets, s.bytes, s.sha256, s.labels)
+            )
+        tasks += [_Task(split, e, deep, limits, opts) for e in entries]
+        report.findings += _cross_shard_duplicates(split, entries)
+        report.findings += _class_count_findings(manifest, split)
+    done = 0
+    results: Iterable[tuple[list[Finding], int, int]]
+    if workers > 1 and len(tasks) > 1:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(_run, tasks)
+    else:
+        pool = None
+        results = map(_run, tasks)
+    try:
+        for findings, read, samples in results:
+            report.findings += findings
+            report.bytes += read
+            report.samples += samples
+            report.shards += 1
+            done += 1
+            if progress is not None:
+                progress(done, report.bytes)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    if is_local(url):
+        report.findings += _folder_findings(Path(url).parent, manifest)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _class_count_findings(manifest: Manifest, split: str) -> list[Finding]:
+    info = manifest.splits[split]
+    if info.class_counts is None or manifest.classes is None:
+        return []
+    bad = [k for k in info.class_counts if not k.isdigit() or int(k) >= len(manifest.classes)]
+    if not bad:
+        return []
+    return [Finding(f"class_counts names unknown class indices {bad}", "manifest", split=split)]
+
+
+def _folder_findings(folder: Path, manifest: Manifest) -> list[Finding]:
+    listed = {s.name for info in manifest.splits.values() for s in info.shards}
+    out = []
+    for p in sorted(folder.iterdir()):
         if p.name.startswith(".") and p.name.endswith(".journal.jsonl"):
-            problems.append(
-                f"{p.name}: an interrupted conversion of split {p.name[1:-14]!r}; run it again to finish"
+            out.append(
+                Finding(
+                    f"an interrupted conversion of split {p.name[1:-14]!r}; run it again to finish",
+                    "journal",
+                    shard=p.name,
+                )
             )
         elif _SHARD.match(p.name) and p.name not in listed:
-            problems.append(f"{p.name}: shard file is not in {MANIFEST_NAME}")
-    return problems
+            out.append(Finding(f"shard file is not in {MANIFEST_NAME}", "unlisted", shard=p.name))
+    return out
 
 
 def info(out: str | Path) -> dict[str, Any]:

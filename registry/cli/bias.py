@@ -1,4 +1,5 @@
-"""``visiondata bias show | compare``: a card's figures by axis, and one axis across cards.
+"""``visiondata bias show | compare | transfers``: a card's figures by axis, one axis across
+cards, and (in :mod:`.transfers`) transfer figures as a source x target matrix.
 
 Both work on the cards directly (no SQL engine needed). ``compare --plot`` draws a bar chart
 with matplotlib's object API (no pyplot state, Agg rendering), imported only when asked for.
@@ -67,6 +68,10 @@ def register(groups: Any) -> None:
     )
     add_format(p, shape="[{card, axis, metric, category, value, unit, ...}], one per figure")
 
+    from . import transfers
+
+    transfers.register_into(sub)
+
 
 # --- data -----------------------------------------------------------------------------------
 
@@ -109,8 +114,8 @@ class Row:
             citation=f.provenance.citation,
             locator=f.provenance.locator,
             as_of=f.provenance.as_of,
-            verification=f.verification.status,
-            verification_note=f.verification.note,
+            verification=card.verification_of(f).status,
+            verification_note=card.verification_of(f).note,
             split=pop.split,
         )
 

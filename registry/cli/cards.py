@@ -86,7 +86,7 @@ VALIDATE_SHAPE = (
 
 def card_dict(card: Card) -> dict[str, Any]:
     """A card as plain JSON-able data under the schema's field names."""
-    data: dict[str, Any] = card.model_dump(mode="json", exclude_none=True)
+    data: dict[str, Any] = card.model_dump(mode="json", exclude_none=True, by_alias=True)
     return data
 
 
@@ -95,13 +95,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print_json(rows)
         return 0
-    header = ("id", "year", "status", "examples", "figures", "tasks")
+    header = ("id", "year", "status", "examples", "figures", "editions", "tasks")
     table: list[tuple[Any, ...]] = [
-        (r["id"], r["year"], r["status"], r["total_examples"], r["figures"], r["tasks"])
+        (
+            r["id"],
+            r["year"],
+            r["status"],
+            r["total_examples"],
+            r["figures"],
+            r["editions"],
+            r["tasks"],
+        )
         for r in rows
     ]
     if args.format == "table":
-        table = [(i, str(y), st, f"{n:,}", str(f), ", ".join(t)) for i, y, st, n, f, t in table]
+        table = [
+            (i, str(y), st, f"{n:,}", str(f), ", ".join(e) or "-", ", ".join(t))
+            for i, y, st, n, f, e, t in table
+        ]
     print(render(header, table, args.format))
     print(f"{len(rows)} card(s)", file=sys.stderr)
     return 0
@@ -114,7 +125,20 @@ def cmd_show(args: argparse.Namespace) -> int:
     # the card as its file holds it: comments, block scalars and key order kept
     text = store.card_path(args.name).read_text(encoding="utf-8")
     print(text, end="" if text.endswith("\n") else "\n")
+    print(_computed_comments(store.get_card(args.name)), end="")
     return 0
+
+
+def _computed_comments(card: Card) -> str:
+    """YAML comments with the editions and the computed verification of derived figures."""
+    lines = [
+        f"# edition {e.id}: {e.name}" + (f" ({e.year})" if e.year else "") for e in card.editions
+    ]
+    for f in card.figures:
+        if f.derivation is not None:
+            v = card.verification_of(f)
+            lines.append(f"# {f.id}: verification {v.status} ({v.note})")
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -125,14 +149,16 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..validate import validate_cards
+    from ..validate import card_editions, validate_cards
 
     default_files = list(store.card_files())
     files = _expand(args.paths) if args.paths else default_files
     given = {f.resolve() for f in files}
-    # derived_from may name any card of the catalogue, not only the files given.
-    known = [f.stem for f in default_files if f.resolve() not in given]
-    problems = validate_cards(files, known_ids=known)
+    # derived_from, pooled_with and transfer targets may name any card of the catalogue, not
+    # only the files given; a transfer's target_edition must be one of that card's editions.
+    others = [card_editions(f) for f in default_files if f.resolve() not in given]
+    known = dict(x for x in others if x is not None)
+    problems = validate_cards(files, known_editions=known)
     bad = len({p.file for p in problems})
     if args.format == "json":
         print_json(

@@ -24,15 +24,25 @@ from .args import (
     add_format,
     count,
     input_file,
+    input_path,
     number,
     read_text,
 )
 from .output import cell, print_json, render, text_table
 
 if TYPE_CHECKING:
-    from ..schema import Card
+    from ..schema import Card, Verification
 
-__all__ = ["EXPORTERS", "STATS_QUERIES", "cell", "register_into", "render", "text_table"]
+__all__ = [
+    "EXPORTERS",
+    "STATS_QUERIES",
+    "cell",
+    "register_into",
+    "render",
+    "stats",
+    "text_table",
+    "unverified",
+]
 
 #: Rows ``cards query`` prints at most by default (``--max-rows``; 0: every row).
 DEFAULT_MAX_ROWS = 1000
@@ -47,12 +57,35 @@ EXPORTERS: Mapping[str, tuple[str, str]] = {
 #: The sections of ``cards stats``, each one query over the catalogue tables.
 STATS_QUERIES: Mapping[str, str] = {
     "catalogue": """
+        WITH numbers AS (
+            SELECT verification_status, locator FROM figures
+            UNION ALL SELECT verification_status, locator FROM transfers)
         SELECT (SELECT count(*) FROM cards) AS cards,
                (SELECT count(*) FROM figures) AS figures,
-               (SELECT count(*) FROM figures WHERE verification_status = 'verified') AS verified,
-               round((SELECT count(*) FROM figures WHERE verification_status = 'verified')
-                     / greatest((SELECT count(*) FROM figures), 1), 3) AS verified_share,
-               (SELECT count(*) FROM cards WHERE num_figures = 0) AS cards_without_figures""",
+               (SELECT count(*) FROM transfers) AS transfers,
+               round(count(*) FILTER (WHERE verification_status = 'verified')
+                     / greatest(count(*), 1), 3) AS verified_share,
+               round(count(*) FILTER (WHERE verification_status = 'secondary')
+                     / greatest(count(*), 1), 3) AS secondary_share,
+               round(count(*) FILTER (WHERE verification_status = 'unverified')
+                     / greatest(count(*), 1), 3) AS unverified_share,
+               round(count(*) FILTER (WHERE verification_status = 'disputed')
+                     / greatest(count(*), 1), 3) AS disputed_share,
+               round(count(*) FILTER (WHERE locator IS NOT NULL)
+                     / greatest(count(*), 1), 3) AS located_share,
+               (SELECT count(*) FROM cards WHERE num_figures = 0) AS cards_without_figures
+        FROM numbers""",
+    "numbers by verification": """
+        SELECT what, status AS verification_status, count(*) AS n,
+               round(count(*) / sum(count(*)) OVER (PARTITION BY what), 3) AS share
+        FROM (SELECT 'figures' AS what, verification_status AS status FROM figures
+              UNION ALL SELECT 'transfers', verification_status FROM transfers
+              UNION ALL SELECT 'splits', coalesce(verification_status, '(none)') FROM splits
+              UNION ALL SELECT 'folds', coalesce(verification_status, '(none)') FROM folds)
+        GROUP BY what, status ORDER BY what, n DESC, status""",
+    "splits by count kind": """
+        SELECT count_kind, count(*) AS splits, count(DISTINCT card_id) AS cards FROM splits
+        GROUP BY count_kind ORDER BY splits DESC, count_kind""",
     "cards by task": """
         SELECT task, count(*) AS cards FROM (SELECT unnest(tasks) AS task FROM cards)
         GROUP BY task ORDER BY cards DESC, task""",
@@ -63,10 +96,9 @@ STATS_QUERIES: Mapping[str, str] = {
         SELECT axis, count(*) AS figures, count(DISTINCT card_id) AS cards,
                count(*) FILTER (WHERE verification_status = 'verified') AS verified
         FROM figures GROUP BY axis ORDER BY figures DESC, axis""",
-    "figures by verification": """
-        SELECT verification_status, count(*) AS figures,
-               round(count(*) / sum(count(*)) OVER (), 3) AS share
-        FROM figures GROUP BY verification_status ORDER BY figures DESC""",
+    "transfers": """
+        SELECT card_id AS source, target_card AS target, metric, count(*) AS transfers
+        FROM transfers GROUP BY ALL ORDER BY source, target, metric""",
     "figures by provenance": """
         SELECT provenance_kind, count(*) AS figures FROM figures
         GROUP BY provenance_kind ORDER BY figures DESC""",
@@ -132,8 +164,15 @@ def register_into(sub: Any) -> None:
     p = add_command(
         sub,
         "stats",
-        "catalogue health: cards by task and modality, figures by axis, ...",
+        "catalogue health: verified / secondary / unverified shares, located share, figures by "
+        "axis, ...",
         cmd_stats,
+    )
+    p.add_argument(
+        "--unverified",
+        action="store_true",
+        help="instead, list every figure, transfer, split and class count not verified, with "
+        "what was read",
     )
     add_format(p, shape="{section: [{column: value}]}")
 
@@ -145,6 +184,13 @@ def register_into(sub: Any) -> None:
     p.add_argument("--to", required=True, choices=list(EXPORTERS), help=formats)
     p.add_argument(
         "-o", "--output", type=OUTPUT_FILE, help="output file (default: standard output)"
+    )
+    p.add_argument(
+        "--shards",
+        type=input_path("a shard set: its manifest.json, or the folder holding it"),
+        metavar="DIR",
+        help="with --to hf: a shard set (its manifest.json, or the directory holding it); the "
+        "card's configs then point at its shards, relative to that directory",
     )
 
     p = add_command(
@@ -208,7 +254,54 @@ def stats(cards: Sequence[Card] | None = None) -> dict[str, list[dict[str, Any]]
     return out
 
 
+def _not_verified(
+    card: Card, what: str, item_id: str, record: Verification | None
+) -> dict[str, Any] | None:
+    if record is not None and record.status == "verified":
+        return None
+    return {
+        "card": card.id,
+        "what": what,
+        "id": item_id,
+        "status": record.status if record is not None else "(none)",
+        "read": (record.note if record is not None else None) or "no verification recorded",
+        "url": record.url if record is not None else None,
+    }
+
+
+def unverified(cards: Sequence[Card] | None = None) -> list[dict[str, Any]]:
+    """Every number of ``cards`` (default: all) that is not verified: figures (derived ones with
+    their computed status), transfers, splits, fold splits and class counts, each with what was
+    read instead."""
+    from ..store import list_cards
+
+    out: list[dict[str, Any] | None] = []
+    for c in list_cards() if cards is None else cards:
+        out += [_not_verified(c, "figure", f.id, c.verification_of(f)) for f in c.figures]
+        out += [_not_verified(c, "transfer", t.id, t.verification) for t in c.transfers]
+        out += [
+            _not_verified(c, "split", f"splits.{n}", s.verification) for n, s in c.splits.items()
+        ]
+        out += [
+            _not_verified(c, "split", f"folds.{fold}.{n}", s.verification)
+            for fold, f in c.folds.items()
+            for n, s in f.splits.items()
+        ]
+        if c.classes is not None:
+            out.append(_not_verified(c, "classes", "classes.count", c.classes.verification))
+    return [row for row in out if row is not None]
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
+    if args.unverified:
+        rows = unverified()
+        if args.format == "json":
+            print_json(rows)
+        else:
+            header = ["card", "what", "id", "status", "read"]
+            print(text_table(header, [[r[h] for h in header] for r in rows]))
+        print(f"{len(rows)} number(s) not verified", file=sys.stderr)
+        return 0
     sections = stats()
     if args.format == "json":
         print_json(sections)
@@ -248,7 +341,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..store import get_card
 
     render_card = exporter(args.to)  # check the format before looking the card up
-    _write(render_card(get_card(args.name)), args.output)
+    if args.shards is not None and args.to != "hf":
+        raise UsageError(f"--shards is only for --to hf (got --to {args.to})")
+    card = get_card(args.name)
+    if args.shards is not None:
+        from ..export import hf
+        from ..export._common import manifest_data_files
+
+        _write(hf.render(card, manifest_data_files(args.shards)), args.output)
+        return 0
+    _write(render_card(card), args.output)
     return 0
 
 

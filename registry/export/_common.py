@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
+from ..errors import UsageError
 from ..schema import Card
 
-__all__ = ["notes_of", "size_category", "spdx_url", "split_size"]
+#: The ``format`` of a visiondata shard-set manifest (written by the loaders' converters).
+MANIFEST_FORMAT = "visiondata.manifest"
+
+__all__ = ["manifest_data_files", "notes_of", "size_category", "spdx_url", "split_size"]
 
 _SPDX_LIKE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
@@ -49,3 +55,31 @@ def size_category(n: int) -> str:
         if n < upper:
             return name
     return "n>1T"
+
+
+def manifest_data_files(path: Path) -> dict[str, list[str]]:
+    """Split -> shard file names (relative to the manifest's directory) of a shard set's
+    ``manifest.json`` (``path`` is the file or its directory). Only the split and shard names
+    are read here; ``visiondata shards verify`` checks the rest."""
+    file = path / "manifest.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read the shard manifest: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{file}: not a JSON shard manifest ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise UsageError(
+            f"{file}: not a visiondata shard manifest (expected format {MANIFEST_FORMAT!r})"
+        )
+    out: dict[str, list[str]] = {}
+    splits = data.get("splits")
+    for split, info in splits.items() if isinstance(splits, dict) else []:
+        shards = info.get("shards") if isinstance(info, dict) else None
+        names = [s.get("name") for s in shards or [] if isinstance(s, dict)]
+        if not names or not all(isinstance(n, str) for n in names):
+            raise UsageError(f"{file}: split {split!r} lists no shard names")
+        out[str(split)] = [str(n) for n in names]
+    if not out:
+        raise UsageError(f"{file}: the manifest has no split with shards")
+    return out

@@ -11,7 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..schema import Card, Figure
+from ..schema import (
+    Card,
+    Edition,
+    Figure,
+    Population,
+    Provenance,
+    Subject,
+    Transfer,
+    Verification,
+)
 from ..vocab import ACCESS, ANNOTATION_METHODS, COLLECTION_SOURCES
 from ._common import notes_of, spdx_url
 
@@ -68,43 +77,120 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v not in (None, [], "", {})}
 
 
-def _figure(f: Figure) -> dict[str, Any]:
+def _verification(v: Verification) -> dict[str, Any]:
+    return _clean(
+        {"@type": "vd:Verification", "vd:status": v.status, "vd:url": v.url, "vd:note": v.note}
+    )
+
+
+def _population(p: Population) -> dict[str, Any]:
+    return _clean(
+        {
+            "@type": "vd:Population",
+            "vd:unit": p.unit,
+            "vd:split": p.split,
+            "vd:n": p.n,
+            "vd:note": p.note,
+        }
+    )
+
+
+def _provenance(p: Provenance) -> dict[str, Any]:
+    return _clean(
+        {
+            "@type": "vd:Provenance",
+            "vd:kind": p.kind,
+            "vd:citation": p.citation,
+            "vd:locator": p.locator,
+            "vd:asOf": p.as_of,
+            "vd:tool": p.tool,
+        }
+    )
+
+
+def _subject(s: Subject | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return _clean(
+        {
+            "@type": "vd:Subject",
+            "name": s.name,
+            "vd:version": s.version,
+            "vd:date": s.date,
+            "vd:kind": s.kind,
+        }
+    )
+
+
+def _figure(card: Card, f: Figure) -> dict[str, Any]:
+    der, dispute = f.derivation, f.dispute
     return _clean(
         {
             "@type": "vd:Figure",
+            "vd:id": f.id,
             "vd:axis": f.axis,
             "vd:metric": f.metric,
             "vd:category": f.category,
+            "vd:subject": _subject(f.subject),
+            "vd:edition": f.edition,
+            "vd:scope": f.scope,
+            "vd:pooledWith": [f"{NAMESPACE}{c}" for c in f.pooled_with],
             "vd:value": f.value,
             "vd:unit": f.unit,
             "vd:bound": f.bound,
-            "vd:population": _clean(
-                {
-                    "@type": "vd:Population",
-                    "vd:unit": f.population.unit,
-                    "vd:split": f.population.split,
-                    "vd:n": f.population.n,
-                    "vd:note": f.population.note,
-                }
-            ),
-            "vd:provenance": _clean(
-                {
-                    "@type": "vd:Provenance",
-                    "vd:kind": f.provenance.kind,
-                    "vd:citation": f.provenance.citation,
-                    "vd:locator": f.provenance.locator,
-                    "vd:asOf": f.provenance.as_of,
-                    "vd:tool": f.provenance.tool,
-                }
-            ),
-            "vd:verification": _clean(
-                {
-                    "@type": "vd:Verification",
-                    "vd:status": f.verification.status,
-                    "vd:note": f.verification.note,
-                }
-            ),
+            "vd:population": _population(f.population),
+            "vd:provenance": _provenance(f.provenance),
+            "vd:verification": _verification(card.verification_of(f)),
+            "vd:derivation": None
+            if der is None
+            else {
+                "@type": "vd:Derivation",
+                "vd:inputs": list(der.inputs),
+                "vd:operation": der.operation,
+                "vd:formula": der.formula,
+            },
+            "vd:dispute": None
+            if dispute is None
+            else {"@type": "vd:Dispute", "vd:with": list(dispute.with_), "vd:note": dispute.note},
             "vd:note": f.note,
+        }
+    )
+
+
+def _transfer(t: Transfer) -> dict[str, Any]:
+    return _clean(
+        {
+            "@type": "vd:Transfer",
+            "vd:id": t.id,
+            "vd:target": f"{NAMESPACE}{t.target}",
+            "vd:sourceEdition": t.source_edition,
+            "vd:targetEdition": t.target_edition,
+            "vd:task": t.task,
+            "vd:setting": t.setting,
+            "vd:subject": _subject(t.subject),
+            "vd:backbone": t.backbone,
+            "vd:metric": t.metric,
+            "vd:value": t.value,
+            "vd:unit": t.unit,
+            "vd:bound": t.bound,
+            "vd:population": _population(t.population),
+            "vd:provenance": _provenance(t.provenance),
+            "vd:verification": _verification(t.verification),
+            "vd:note": t.note,
+        }
+    )
+
+
+def _edition(e: Edition) -> dict[str, Any]:
+    return _clean(
+        {
+            "@type": "vd:Edition",
+            "vd:id": e.id,
+            "name": e.name,
+            "datePublished": str(e.year) if e.year else None,
+            "vd:changes": e.changes,
+            "vd:citation": e.citation,
+            "vd:locator": e.locator,
         }
     )
 
@@ -130,12 +216,19 @@ def _record_sets(card: Card) -> list[dict[str, Any]]:
             field("splits", "name", "sc:Text", "split name"),
             field("splits", "num_examples", "sc:Integer", "number of examples"),
             field("splits", "labels_public", "sc:Boolean", "whether the labels are released"),
+            field(
+                "splits",
+                "count_kind",
+                "sc:Text",
+                "release | paper | computed | available: what kind of count num_examples is",
+            ),
         ],
         "data": [
             {
                 "splits/name": name,
                 "splits/num_examples": s.num_examples,
                 "splits/labels_public": s.labels_public,
+                "splits/count_kind": s.count_kind,
             }
             for name, s in card.splits.items()
         ],
@@ -260,7 +353,9 @@ def to_croissant(card: Card) -> dict[str, Any]:
         ),
         "vd:exampleUnit": card.example_unit,
         "vd:classCount": card.classes.count if card.classes else None,
-        "vd:figures": [_figure(f) for f in card.figures],
+        "vd:figures": [_figure(card, f) for f in card.figures],
+        "vd:transfers": [_transfer(t) for t in card.transfers],
+        "vd:editions": [_edition(e) for e in card.editions],
         "vd:references": [
             _clean(
                 {

@@ -28,15 +28,41 @@ def _figures(card: Card, prefixes: tuple[str, ...]) -> str | None:
     for f in card.figures:
         if f.axis.startswith(prefixes):
             what = f"{f.axis} {f.metric}" + (f" {f.category}" if f.category else "")
+            if f.subject:
+                what += f" of {f.subject.name}"
+            if f.edition:
+                what += f" (edition {f.edition})"
+            pooled = f", pooled with {', '.join(f.pooled_with)}" if f.scope == "pooled" else ""
             lines.append(
                 f"{what} = {f.value:g} {f.unit} ({f.provenance.kind}, {f.provenance.citation}; "
-                f"{f.verification.status})"
+                f"{card.verification_of(f).status}{pooled})"
             )
     return "; ".join(lines) or None
 
 
+def _transfers(card: Card) -> str | None:
+    lines = [
+        f"{t.subject.name} ({t.setting}, {t.task}) trained here and tested on {t.target}: "
+        f"{t.metric} {t.value:g} {t.unit} ({t.provenance.citation}; {t.verification.status})"
+        for t in card.transfers
+    ]
+    return "; ".join(lines) or None
+
+
+def _editions(card: Card) -> str | None:
+    parts = [
+        f"{e.id}: {e.name}"
+        + (f" ({e.year})" if e.year else "")
+        + (f", {e.changes}" if e.changes else "")
+        for e in card.editions
+    ]
+    return "; ".join(parts) or None
+
+
 def _splits(card: Card) -> str:
-    parts = [f"{name}: {split_size(s.num_examples)}" for name, s in card.splits.items()]
+    parts = [
+        f"{name}: {split_size(s.num_examples)} ({s.count_kind})" for name, s in card.splits.items()
+    ]
     if any(s.num_examples is None for s in card.splits.values()):
         return f"Not a fixed number of {card.example_unit}s ({'; '.join(parts)})."
     return f"{card.total_examples:,} {card.example_unit}s in total ({'; '.join(parts)})."
@@ -150,6 +176,10 @@ QUESTIONS: dict[str, list[tuple[str, Answer]]] = {
             lambda c: _join(notes_of(c, "limitation")),
         ),
         (
+            "Has it been used to train models that were tested on other datasets?",
+            _transfers,
+        ),
+        (
             "Which coverage and bias figures are published?",
             lambda c: "; ".join(sorted({f"{f.axis} ({AXES[f.axis]})" for f in c.figures})) or None,
         ),
@@ -169,6 +199,7 @@ QUESTIONS: dict[str, list[tuple[str, Answer]]] = {
     ],
     "Maintenance": [
         ("Is the dataset maintained, and what is its status?", _status),
+        ("Which editions (releases) of the dataset exist?", _editions),
         (
             "What is known about versions, errata and takedowns?",
             lambda c: _join(notes_of(c, "maintenance")),

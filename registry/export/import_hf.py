@@ -164,6 +164,7 @@ def draft_card(text: str, card_id: str | None = None, source: str = "README.md")
         f"# Draft imported from the Hugging Face dataset card {source}.",
         "# Check every value at a primary source, fill every TODO, then: visiondata cards validate",
         f"id: {cid}",
+        "schema_version: 2",
         f"name: {todo(str(name) if name else None, 'full name')}",
         "aliases: []",
         f"description: {todo(summary, 'two or three sentences: what the dataset is and what it is for')}",
@@ -185,7 +186,7 @@ def draft_card(text: str, card_id: str | None = None, source: str = "README.md")
         f"  name: {todo(meta.get('license_name'), 'license name')}",
         f"  url: {todo(meta.get('license_link'), 'https://...')}",
         "  commercial_use: TODO           # allowed | prohibited | unclear",
-        "access: TODO                     # open | registration | request | unavailable",
+        "access: TODO                     # open | registration | request | unavailable | unreleased",
         "status:",
         "  state: active",
         f"tasks: [{', '.join(tasks)}]"
@@ -204,12 +205,19 @@ def draft_card(text: str, card_id: str | None = None, source: str = "README.md")
             out += [
                 f"  {split}:",
                 f"    num_examples: {n}",
+                "    count_kind: release              # as distributed (check: release | paper)",
                 "    citation: TODO-key",
                 "    locator: TODO where the number is written (HF dataset_info is not a primary source)",
                 "    verification: {status: unverified, note: read in the Hugging Face dataset card}",
             ]
     else:
-        out += ["  train:", "    num_examples: TODO", "    citation: TODO-key", "    locator: TODO"]
+        out += [
+            "  train:",
+            "    num_examples: TODO",
+            "    count_kind: TODO release | paper | computed | available",
+            "    citation: TODO-key",
+            "    locator: TODO",
+        ]
     if classes:
         out += [
             "classes:",

@@ -21,7 +21,6 @@ from visiondata.loaders._decode.imageops import (
     CenterCrop,
     ColorJitter,
     GaussianBlur,
-    ImageDecodeError,
     RandomGrayscale,
     RandomResizedCrop,
     crop_boxes,
@@ -29,6 +28,7 @@ from visiondata.loaders._decode.imageops import (
     resize_crop,
     to_chw_tensor,
 )
+from visiondata.loaders.errors import DecompressionBombError, ImageDecodeError
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 COCO = sorted((REALDATA / "coco" / "val2017").glob("*.jpg"))
@@ -111,7 +111,7 @@ def test_corrupt_and_bomb_images_are_refused() -> None:
     with pytest.raises(ImageDecodeError, match="not a readable image"):
         CenterCrop((64, 64))(b"definitely not an image")
     huge = _encode(Image.new("L", (12000, 12000)), "PNG")
-    with pytest.raises(ImageDecodeError, match="decompression bomb"):
+    with pytest.raises(DecompressionBombError, match="decompression bomb"):
         CenterCrop((64, 64), max_pixels=50_000_000)(huge)
 
 

@@ -15,6 +15,7 @@ VISIONDATA = [sys.executable, "-m", "visiondata.registry.cli"]
 #: A complete, valid card used as the base of the broken-card corpus.
 VALID_CARD = """\
 id: toy-set
+schema_version: 2
 name: Toy Set
 aliases: [TOYS]
 description: A small made-up card used by the tests.
@@ -50,11 +51,13 @@ derived_from: []
 splits:
   train:
     num_examples: 100
+    count_kind: release
     citation: doe2020
     locator: Table 1
     verification: {status: verified}
   test:
     num_examples: 20
+    count_kind: release
     labels_public: false
 classes:
   count: 2
@@ -65,7 +68,8 @@ collection:
 annotation:
   methods: [crowdsourced]
 figures:
-  - axis: demographic.gender
+  - id: share-female
+    axis: demographic.gender
     metric: proportion
     category: female
     value: 0.4
@@ -73,7 +77,8 @@ figures:
     population: {unit: subject, split: train, n: 100}
     provenance: {kind: declared, citation: doe2020, locator: Table 2, as_of: "2020"}
     verification: {status: verified}
-  - axis: demographic.gender
+  - id: share-male
+    axis: demographic.gender
     metric: proportion
     category: male
     value: 0.6

@@ -70,7 +70,7 @@ def test_croissant_carries_every_figure_and_the_rai_notes(card: Card) -> None:
     figures = doc.get("vd:figures", [])
     assert [f["vd:value"] for f in figures] == [f.value for f in card.figures]
     assert [f["vd:verification"]["vd:status"] for f in figures] == [
-        f.verification.status for f in card.figures
+        card.verification_of(f).status for f in card.figures
     ]
     assert {r["vd:key"] for r in doc["vd:references"]} == set(card.references)
     assert doc.get("rai:dataBiases", []) == [n.text.strip() for n in card.notes if n.kind == "bias"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 from visiondata.registry import Card, QueryError, list_cards, query
 from visiondata.registry.cli import main
 from visiondata.registry.cli.catalogue import STATS_QUERIES
-from visiondata.registry.query import connect, execute, run_query
+from visiondata.registry.query import connect, execute, execute_rows, run_query
 from visiondata.registry.store import load_card
 from visiondata.registry.tables import TABLES, build_tables, render_markdown, render_text
 
@@ -93,6 +94,21 @@ def test_docs_are_generated_from_the_table_definitions() -> None:
 # --- the README's questions over the shipped cards ----------------------------------------------
 
 
+def test_readme_questions_show_their_real_output() -> None:
+    """Every SQL block under "Seven questions" in the README is followed by its output as
+    ``cards query`` prints it today."""
+    from visiondata.registry.cli.catalogue import render
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Seven questions", 1)[1].split("\n## ", 1)[0]
+    pairs = re.findall(r"```sql\n(.*?)```\n\n```text\n(.*?)```", section, flags=re.S)
+    assert len(pairs) == 7
+    con = connect()
+    for sql, shown in pairs:
+        columns, found = execute_rows(con, sql)
+        assert render(columns, found, "table") + "\n" == shown, sql
+
+
 def test_face_sets_with_lighter_skin_share_above_080() -> None:
     found = rows(
         "SELECT card_id, value FROM figures WHERE axis = 'demographic.skin_type' "
@@ -149,7 +165,7 @@ def test_syntax_error_gives_duckdb_message_and_the_tables() -> None:
         query("SELEC id FROM cards")
     text = str(info.value)
     assert "syntax error" in text and "SELEC" in text
-    assert "figures(card_id, figure_index, axis" in text and "cards(id, name" in text
+    assert "figures(card_id, figure_index, figure_id, axis" in text and "cards(id, name" in text
     assert isinstance(info.value, ValueError)
 
 

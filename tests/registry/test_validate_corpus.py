@@ -43,7 +43,7 @@ FAULTS = [
         "\nyear: 2020\n",
         "\nyear: 2020\nyear: 2021\n",
         "year",
-        "duplicate key 'year' (first defined on line 5)",
+        "duplicate key 'year' (first defined on line 6)",
         at="year: 2021",
     ),
     Fault(
@@ -65,7 +65,7 @@ FAULTS = [
         "domain: real",
         "domain: real\ncolour: blue",
         "colour",
-        "unknown key 'colour' (expected one of: id, name, aliases",
+        "unknown key 'colour' (expected one of: id, schema_version, name, aliases",
         at="colour: blue",
     ),
     Fault(
@@ -73,7 +73,7 @@ FAULTS = [
         "  commercial_use: allowed",
         "  commercial_use: allowed\n  price: 0",
         "license.price",
-        "unknown key 'price' (expected one of: id, name, url, commercial_use, notes)",
+        "unknown key 'price' (expected one of: id, name, url, commercial_use, notes, citation, locator, verification)",
         at="price: 0",
     ),
     Fault(
@@ -141,8 +141,8 @@ FAULTS = [
     ),
     Fault(
         "unknown-citation",
-        '    provenance: {kind: declared, citation: doe2020, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - axis',
-        '    provenance: {kind: declared, citation: smith2021, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - axis',
+        '    provenance: {kind: declared, citation: doe2020, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - id',
+        '    provenance: {kind: declared, citation: smith2021, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - id',
         "figures[0].provenance.citation",
         "citation key 'smith2021' is not in references (known: doe2020)",
         at="citation: smith2021",
@@ -209,8 +209,8 @@ FAULTS = [
     ),
     Fault(
         "computed-without-tool",
-        '{kind: declared, citation: doe2020, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - axis',
-        '{kind: computed, citation: doe2020, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - axis',
+        '{kind: declared, citation: doe2020, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - id',
+        '{kind: computed, citation: doe2020, locator: Table 2, as_of: "2020"}\n    verification: {status: verified}\n  - id',
         "figures[0].provenance",
         "a computed figure needs 'tool'",
         at="kind: computed",
@@ -269,7 +269,7 @@ def test_same_id_or_alias_in_two_cards(card_dir: Path) -> None:
     )
     messages = [str(p) for p in problems]
     assert any(
-        "toy-set-2.yaml:3: aliases[0]: 'toys' is already used by" in m and "toy-set.yaml:3" in m
+        "toy-set-2.yaml:4: aliases[0]: 'toys' is already used by" in m and "toy-set.yaml:4" in m
         for m in messages
     ), messages
     assert any("sub/toy-set.yaml:1: id: 'toy-set' is already used by" in m for m in messages), (
