@@ -67,7 +67,10 @@ def test_compare_filters_cards_and_metric(capsys: pytest.CaptureFixture[str]) ->
     ("args", "message"),
     [
         (["--axis", "demographic.skintype"], "did you mean demographic.skin_type"),
-        (["--axis", "class_balance", "--metric", "imbalance"], "--metric imbalance: unknown metric"),
+        (
+            ["--axis", "class_balance", "--metric", "imbalance"],
+            "--metric imbalance: unknown metric",
+        ),
         (
             ["--axis", "class_balance", "--plot", "chart.pdf"],
             "expected a file ending in .png or .svg",

@@ -202,15 +202,17 @@ def test_transfer_matrix_cells_and_selection(
 
 
 def test_empty_transfer_matrix_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bias", "transfers", "--setting", "zero-shot"]) == 1
+    assert main(["bias", "transfers", "--setting", "zero-shot"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert captured.err.startswith(
-        "visiondata: error: no transfer figure matches with setting 'zero-shot' ("
+        "visiondata: bias transfers: no transfer figure matches with setting 'zero-shot' ("
     )
     assert main(["bias", "transfers", "--setting", "zero-shott"]) == 2
-    assert "unknown setting 'zero-shott'" in capsys.readouterr().err
+    assert (
+        "--setting zero-shott: unknown setting; did you mean zero-shot?" in capsys.readouterr().err
+    )
 
 
 def test_transfer_heatmap_png_and_svg(
@@ -252,7 +254,7 @@ def test_heatmap_refuses_a_crowded_cell(
     captured = capsys.readouterr()
     assert captured.out == ""  # refused before anything is printed
     assert captured.err == (
-        "visiondata: error: --plot: cell toy-set -> cityscapes holds 2 transfers (AdaptNet "
+        "visiondata: bias transfers: --plot: cell toy-set -> cityscapes holds 2 transfers (AdaptNet "
         "(adapted); FCN (source-only)): choose one with --subject or --setting\n"
     )
     assert not (tmp_path / "m.png").exists()
