@@ -230,24 +230,27 @@ def _bounded(
     if timeout is not None and not timeout > 0:
         raise QueryError(f"timeout={timeout!r}: expected a number of seconds > 0 (or None)")
     outcome: list[Any] = []
+    done = threading.Event()  # not Thread.join: an interrupted join can leave is_alive() wrong
 
     def run() -> None:
         try:
             outcome.append((True, work()))
         except BaseException as exc:  # handed to the waiting thread
             outcome.append((False, exc))
+        finally:
+            done.set()
 
     worker = threading.Thread(target=run, name="visiondata-query", daemon=True)
     worker.start()
     try:
-        worker.join(timeout)
+        finished = done.wait(timeout)
     except KeyboardInterrupt:
         con.interrupt()
-        worker.join(_GRACE)
+        _wait_quietly(done, _GRACE)
         raise
-    if worker.is_alive():
+    if not finished:
         con.interrupt()
-        worker.join(_GRACE)
+        _wait_quietly(done, _GRACE)
         raise QueryLimitError(
             f"{_abbrev(sql)}: still running after the {timeout:g} s timeout, interrupted "
             "(expected a query that ends in time; raise the limit with --timeout or timeout=)"
@@ -262,6 +265,19 @@ def _bounded(
     if isinstance(value, duckdb.Error):
         raise _failure(str(value), sql) from None
     raise value
+
+
+def _wait_quietly(done: threading.Event, seconds: float) -> None:
+    """Wait for the interrupted worker to leave DuckDB (a second Ctrl-C does not cut it short:
+    a thread still inside DuckDB when Python exits would abort the process)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not done.is_set() and time.monotonic() < deadline:
+        try:
+            done.wait(max(0.0, deadline - time.monotonic()))
+        except KeyboardInterrupt:
+            continue
 
 
 def _run(

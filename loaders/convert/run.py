@@ -464,7 +464,7 @@ def _run_parallel(
         with ProcessPoolExecutor(
             max_workers=min(workers, len(todo)),
             mp_context=ctx,
-            initializer=init_worker,
+            initializer=_init_worker_ignoring_sigint,
             initargs=(conv, queue),
         ) as ex:
             waiting: Iterator[ShardTask] = iter(todo)
@@ -476,7 +476,14 @@ def _run_parallel(
 
             submit(2 * workers)  # bounded: never more than 2 shards queued per worker
             while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                except (
+                    KeyboardInterrupt
+                ):  # Ctrl-C: run nothing more; finished shards are journalled
+                    for p in pending:
+                        p.cancel()
+                    raise
                 _drain(queue, bar)
                 for fut in done:
                     pending.discard(fut)
@@ -500,6 +507,15 @@ def _run_parallel(
         queue.join_thread()
     if error is not None:
         raise error
+
+
+def _init_worker_ignoring_sigint(conv: Converter, queue: Any) -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool), so a terminal's SIGINT to the
+    whole process group prints no traceback from each worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(conv, queue)
 
 
 def _take(it: Iterator[ShardTask], n: int) -> Iterable[ShardTask]:
