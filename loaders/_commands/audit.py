@@ -30,10 +30,14 @@ from visiondata.registry.extras import require
 
 __all__ = ["register"]
 
-COLUMN = Kind("column", "a column of PREDICTIONS")
-LABEL = Kind("label", "a label present in the label or prediction column")
-SPLIT = Kind("split", "a split of the shard set (see `visiondata shards info`)")
-PREDICTIONS = input_file("a CSV or Parquet file of predictions, one row per prediction")
+COLUMN = Kind("column", "a column of PREDICTIONS", example="label")
+LABEL = Kind("label", "a label present in the label or prediction column", example="cat")
+SPLIT = Kind("split", "a split of the shard set (see `visiondata shards info`)", example="train")
+PREDICTIONS = input_file(
+    "a CSV or Parquet file of predictions, one row per prediction",
+    example="@predictions",
+    content="table",
+)
 
 #: ``fairness --format json``.
 FAIRNESS_SHAPE = (
@@ -240,6 +244,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from ..audit.audit import AuditOptions, run_audit
 
     source = Path(args.source)
+    if args.card is not None:
+        from visiondata.registry import store
+
+        args.card = store.get_card(args.card).id  # an unknown card is refused before the audit
     if not 0 <= args.threshold < 64:
         raise UsageError(f"--threshold {args.threshold}: expected 0..63 bits (of a 64-bit pHash)")
     _check_splits("--split", args.split, [source])

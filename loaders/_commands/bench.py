@@ -14,7 +14,7 @@ from visiondata.registry.extras import require
 
 __all__ = ["register"]
 
-SPLIT = Kind("split", "a split of the shard set (see `visiondata shards info`)")
+SPLIT = Kind("split", "a split of the shard set (see `visiondata shards info`)", example="train")
 #: ``bench --format json``: one object per pipeline measured.
 BENCH_SHAPE = (
     "[{pipeline, batches, samples, samples_per_s, first_batch_s, peak_rss_mb, peak_pss_mb, "

@@ -65,8 +65,8 @@ def _check_size(value: str, kind: Kind) -> str:
     return value
 
 
-SPLIT_NAME = Kind("split-name", "letters, digits, '_' and '-'", _check_split_name)
-SIZE = Kind("number", "a size such as 1GB, 256MB, 64MiB or a byte count", _check_size)
+SPLIT_NAME = Kind("split-name", "letters, digits, '_' and '-'", _check_split_name, "train")
+SIZE = Kind("number", "a size such as 1GB, 256MB, 64MiB or a byte count", _check_size, "1MB")
 
 
 def register(groups: Any) -> None:
@@ -78,7 +78,10 @@ def register(groups: Any) -> None:
     p.add_argument(
         "src",
         metavar="SRC",
-        type=input_path("the dataset as downloaded: a folder (a CSV or JSONL file for 'list')"),
+        type=input_path(
+            "the dataset as downloaded: a folder (a CSV or JSONL file for 'list')",
+            example="@imagefolder",
+        ),
         help="the dataset as downloaded (a folder; a file for 'list')",
     )
     p.add_argument(

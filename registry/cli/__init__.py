@@ -73,7 +73,8 @@ def parse_error_line(message: str) -> str:
         )
     if rest.startswith("invalid ") and " value: " in rest:  # a type= that is not a Kind
         kind, value = rest[len("invalid ") :].split(" value: ", 1)
-        return f"{name} {value}: expected a {kind} value"
+        wanted = {"int": "a whole number", "float": "a number"}.get(kind, f"a {kind} value")
+        return f"{name} {value}: expected {wanted}"
     return f"{name} {rest}" if option else rest
 
 

@@ -34,10 +34,13 @@ __all__ = [
     "CARD",
     "CARD_FILE",
     "CARD_PATHS",
+    "CONTENTS",
     "KINDS",
+    "NEW_ID",
     "OUTPUT_DIR",
     "OUTPUT_FILE",
     "SHARD_SET",
+    "SQL",
     "TEXT",
     "Kind",
     "add_command",
@@ -57,6 +60,8 @@ __all__ = [
 #: Every kind of argument value, with what it expects (the test of bad input is built from it).
 KINDS: dict[str, str] = {
     "text": "any text",
+    "sql": "one read-only SQL statement",
+    "new-id": "a new card id: lowercase words joined by hyphens",
     "term": "a term of a controlled vocabulary",
     "card": "a card id or alias",
     "column": "a column of the input table",
@@ -74,20 +79,33 @@ KINDS: dict[str, str] = {
 }
 
 
+#: What an input file holds, for :attr:`Kind.content`: how content that is not UTF-8 is met.
+CONTENTS: dict[str, str] = {
+    "utf-8": "UTF-8 text, decoded where it is given: anything else is a usage error (2)",
+    "card": "a card: content that does not parse is a problem found (1), listed by validate",
+    "table": "CSV (UTF-8) or Parquet, read by the command: unreadable content is a usage error (2)",
+}
+
+
 @dataclass(frozen=True)
 class Kind:
     """An argument value's kind: ``check`` turns the text into the value or raises
-    ``argparse.ArgumentTypeError`` with ``'<value>: <what is wrong> (expected ...)'``."""
+    ``argparse.ArgumentTypeError`` with ``'<value>: <what is wrong> (expected ...)'``.
+
+    ``example`` is a value that fits (for paths, the name of the kind of fixture a test
+    builds, e.g. ``@shards``); ``content`` says what an input file holds (:data:`CONTENTS`)."""
 
     kind: str
     expected: str
     check: Callable[[str, Kind], Any] | None = None
-    #: for text inputs: decoded as UTF-8 (so non-UTF-8 content is an input error)
-    text: bool = False
+    example: str | None = None
+    content: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown argument kind {self.kind!r} (expected one of {list(KINDS)})")
+        if self.content is not None and self.content not in CONTENTS:
+            raise ValueError(f"unknown content {self.content!r} (expected one of {list(CONTENTS)})")
 
     def __call__(self, value: str) -> Any:
         return value if self.check is None else self.check(value, self)
@@ -149,12 +167,27 @@ def _writable_problem(path: Path, want: str) -> str | None:
 
 def _check_input(want: str) -> Callable[[str, Kind], Path]:
     def check(value: str, kind: Kind) -> Path:
-        problem = _path_problem(Path(value), want)
+        path = Path(value)
+        problem = _path_problem(path, want)
+        if problem is None and kind.content == "utf-8" and path.is_file():
+            problem = _not_utf8(path)
         if problem is not None:
             raise kind.refuse(value, problem)
-        return Path(value)
+        return path
 
     return check
+
+
+def _not_utf8(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8"
+    return None
 
 
 def _check_output(want: str) -> Callable[[str, Kind], Path]:
@@ -167,18 +200,18 @@ def _check_output(want: str) -> Callable[[str, Kind], Path]:
     return check
 
 
-def input_file(expected: str, *, text: bool = False) -> Kind:
-    """An existing regular file (``text``: read as UTF-8, see :func:`read_text`)."""
-    return Kind("input-file", expected, _check_input("file"), text=text)
+def input_file(expected: str, *, example: str, content: str | None = None) -> Kind:
+    """An existing regular file holding ``content`` (see :data:`CONTENTS`)."""
+    return Kind("input-file", expected, _check_input("file"), example, content)
 
 
-def input_dir(expected: str) -> Kind:
-    return Kind("input-dir", expected, _check_input("dir"))
+def input_dir(expected: str, *, example: str) -> Kind:
+    return Kind("input-dir", expected, _check_input("dir"), example)
 
 
-def input_path(expected: str, *, text: bool = False) -> Kind:
+def input_path(expected: str, *, example: str, content: str | None = None) -> Kind:
     """An existing file or folder."""
-    return Kind("input-path", expected, _check_input("any"), text=text)
+    return Kind("input-path", expected, _check_input("any"), example, content)
 
 
 def _check_shard_set(value: str, kind: Kind) -> str:
@@ -205,15 +238,34 @@ def _check_shard_set(value: str, kind: Kind) -> str:
     return value
 
 
+def _check_new_id(value: str, kind: Kind) -> str:
+    import re
+
+    from ..schema import ID_PATTERN  # only when an id is given
+
+    if not re.match(ID_PATTERN, value):
+        raise kind.refuse(value, "not lowercase words joined by hyphens")
+    return value
+
+
 SHARD_SET = Kind(
-    "shard-set", "a folder holding manifest.json, written by `visiondata convert`", _check_shard_set
+    "shard-set",
+    "a folder holding manifest.json, written by `visiondata convert`",
+    _check_shard_set,
+    "@shards",
 )
-OUTPUT_DIR = Kind("output-dir", "a folder to write into", _check_output("dir"))
-OUTPUT_FILE = Kind("output-file", "a file to write", _check_output("file"))
-CARD_FILE = input_file("a card file (YAML)", text=True)
-CARD_PATHS = input_path("a card file or a folder of card files", text=True)
-CARD = Kind("card", "a card id or alias (see `visiondata cards list`)")
-TEXT = Kind("text", "any text")
+OUTPUT_DIR = Kind("output-dir", "a folder to write into", _check_output("dir"), "@new-dir")
+OUTPUT_FILE = Kind("output-file", "a file to write", _check_output("file"), "@new-file")
+CARD_FILE = input_file("a card file (YAML, UTF-8)", example="@card-file", content="utf-8")
+CARD_PATHS = input_path(
+    "a card file or a folder of card files", example="@card-file", content="card"
+)
+CARD = Kind("card", "a card id or alias (see `visiondata cards list`)", example="coco-2017")
+NEW_ID = Kind(
+    "new-id", "lowercase words joined by hyphens, e.g. my-dataset-2024", _check_new_id, "new-set"
+)
+SQL = Kind("sql", "one read-only SQL statement", example="SELECT 1 AS one")
+TEXT = Kind("text", "any text", example="x")
 
 
 def read_text(path: Path, expected: str = "UTF-8 text") -> str:
@@ -244,7 +296,7 @@ def count(minimum: int = 0, what: str = "") -> Kind:
             raise kind.refuse(value, f"less than {minimum}")
         return n
 
-    return Kind("count", expected, check)
+    return Kind("count", expected, check, example=str(max(minimum, 1)))
 
 
 def number(minimum: float = 0.0, *, inclusive: bool = False, what: str = "") -> Kind:
@@ -261,7 +313,7 @@ def number(minimum: float = 0.0, *, inclusive: bool = False, what: str = "") -> 
             raise kind.refuse(value, f"not {op} {minimum:g}")
         return x
 
-    return Kind("number", expected, check)
+    return Kind("number", expected, check, example=f"{minimum + 1:g}")
 
 
 def term(vocabulary: str, terms: Iterable[str]) -> Kind:
@@ -276,7 +328,7 @@ def term(vocabulary: str, terms: Iterable[str]) -> Kind:
             )
         return value
 
-    return Kind("term", f"a {vocabulary} (see `visiondata cards vocab`)", check)
+    return Kind("term", f"a {vocabulary} (see `visiondata cards vocab`)", check, known[0])
 
 
 def did_you_mean(value: str, choices: Iterable[str], n: int = 3) -> str:

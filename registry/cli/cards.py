@@ -14,6 +14,7 @@ from ..vocab import VOCABULARIES, render_markdown
 from .args import (
     CARD,
     CARD_PATHS,
+    NEW_ID,
     OUTPUT_DIR,
     TEXT,
     add_command,
@@ -33,7 +34,9 @@ def register(groups: Any) -> None:
     sub = add_group(groups, "cards", "query, show and validate dataset cards")
 
     p = add_command(sub, "list", "list the dataset cards", cmd_list)
-    p.add_argument("pattern", nargs="?", help="fnmatch pattern on id or alias, e.g. 'coco*'")
+    p.add_argument(
+        "pattern", nargs="?", type=TEXT, help="fnmatch pattern on id or alias, e.g. 'coco*'"
+    )
     p.add_argument("--task", type=term("task", VOCABULARIES["task"]), help="only this task")
     p.add_argument(
         "--modality", type=term("modality", VOCABULARIES["modality"]), help="only this modality"
@@ -54,7 +57,7 @@ def register(groups: Any) -> None:
     add_format(p, ("text", "json"), shape=VALIDATE_SHAPE)
 
     p = add_command(sub, "new", "write a card scaffold with TODO markers", cmd_new)
-    p.add_argument("id", type=TEXT, help="the new card's id, e.g. my-dataset-2024")
+    p.add_argument("id", type=NEW_ID, help="the new card's id, e.g. my-dataset-2024")
     p.add_argument(
         "--dir",
         type=OUTPUT_DIR,

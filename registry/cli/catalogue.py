@@ -17,9 +17,10 @@ from ..errors import UsageError
 from ..query import DEFAULT_TIMEOUT
 from .args import (
     CARD,
+    NEW_ID,
     OUTPUT_DIR,
     OUTPUT_FILE,
-    TEXT,
+    SQL,
     add_command,
     add_format,
     count,
@@ -136,7 +137,7 @@ def register_into(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "sql", type=TEXT, help="one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT) statement"
+        "sql", type=SQL, help="one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT) statement"
     )
     add_format(p, ("table", "json", "csv"), shape="[{column: value}], one object per row")
     p.add_argument(
@@ -187,7 +188,9 @@ def register_into(sub: Any) -> None:
     )
     p.add_argument(
         "--shards",
-        type=input_path("a shard set: its manifest.json, or the folder holding it"),
+        type=input_path(
+            "a shard set: its manifest.json, or the folder holding it", example="@shards"
+        ),
         metavar="DIR",
         help="with --to hf: a shard set (its manifest.json, or the directory holding it); the "
         "card's configs then point at its shards, relative to that directory",
@@ -197,10 +200,12 @@ def register_into(sub: Any) -> None:
         sub, "import-hf", "draft a card from a Hugging Face dataset card (README.md)", cmd_import_hf
     )
     p.add_argument(
-        "path", type=input_file("a Hugging Face README.md", text=True), help="the README.md"
+        "path",
+        type=input_file("a Hugging Face README.md", example="@hf-readme", content="utf-8"),
+        help="the README.md",
     )
     p.add_argument(
-        "--id", type=TEXT, help="the new card's id (default: from pretty_name or the folder)"
+        "--id", type=NEW_ID, help="the new card's id (default: from pretty_name or the folder)"
     )
     p.add_argument(
         "-o", "--output", type=OUTPUT_FILE, help="output file (default: standard output)"

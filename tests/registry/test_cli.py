@@ -67,7 +67,7 @@ def test_usage_errors_exit_2_with_one_line() -> None:
         (("cards", "show", "no-such-set"), "no dataset card has the id or alias 'no-such-set'"),
         (("cards", "frobnicate"), "cards: 'frobnicate': unknown command"),
         (("cards", "validate", "missing/dir"), "missing/dir: no such file or folder"),
-        (("cards", "new", "Bad_Id"), "is not lowercase words joined by hyphens"),
+        (("cards", "new", "Bad_Id"), "Bad_Id: not lowercase words joined by hyphens"),
     ]:
         out = run_cli(*args)
         assert out.returncode == 2, (args, out.stderr)
