@@ -149,9 +149,15 @@ def _bad_values(action: argparse.Action) -> list[tuple[str, int]]:
     return [("missing", 2)] if not action.option_strings else []
 
 
+#: Given to every command besides its arguments' bad values.
+UNKNOWN_OPTION = "--no-such-option"
+
+
 def cases() -> Iterator[object]:
     for name, parser in COMMANDS.items():
         marks = [pytest.mark.extras] if needs_extras(parser) else []
+        unknown = Case(name, UNKNOWN_OPTION, UNKNOWN_OPTION, 2)
+        yield pytest.param(unknown, id=unknown.id, marks=marks)
         for action in value_actions(parser):
             option = action.option_strings[-1] if action.option_strings else action.dest
             for bad, status in _bad_values(action):
@@ -268,6 +274,9 @@ def argv_for(case: Case, fixtures: Fixtures, case_dir: Path) -> tuple[list[str],
     bad value as it appears on that line."""
     parser = COMMANDS[case.command]
     argv, shown = case.command.split(), ""
+    if case.option == UNKNOWN_OPTION:
+        argv.append(UNKNOWN_OPTION)
+        shown = UNKNOWN_OPTION
     for action in value_actions(parser):
         option = action.option_strings[-1] if action.option_strings else action.dest
         given = option == case.option
