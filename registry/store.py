@@ -89,9 +89,16 @@ def card_dirs() -> list[Path]:
 
 
 def card_files(dirs: list[Path] | None = None) -> Iterator[Path]:
-    for d in card_dirs() if dirs is None else dirs:
-        if d.is_dir():
-            yield from sorted(d.glob("*.yaml"))
+    """Every card file of ``dirs`` (default :func:`card_dirs`). With ``VISIONDATA_CARDS_OVERRIDE``
+    a shipped card whose file name a private card also has is left out (the private one
+    replaces it), so neither the catalogue nor ``cards validate`` sees a clash."""
+    dirs = card_dirs() if dirs is None else dirs
+    files = [f for d in dirs if d.is_dir() for f in sorted(d.glob("*.yaml"))]
+    if override():
+        shipped = shipped_dir()
+        private = {f.name for f in files if f.parent != shipped}
+        files = [f for f in files if f.parent != shipped or f.name not in private]
+    yield from files
 
 
 def load_card(path: str | os.PathLike[str]) -> Card:
@@ -185,7 +192,9 @@ def _build(files: Sequence[Path], cache: Any) -> _Catalogue:
         {"id": c.id, "aliases": list(c.aliases), "file": str(p), "row": _row(c)} for c, p in parsed
     )
     tables = build_rows(cards)
-    dumped = [c.model_dump(mode="json", exclude_none=True, by_alias=True) for c in cards]
+    dumped = [
+        c.model_dump(mode="json", by_alias=True) for c in cards
+    ]  # None kept: some are required
     sections: dict[str, Any] = {"index": list(index), "invalid": invalid, "cards": dumped}
     sections["tables"] = table_meta()
     sections.update({f"table:{name}": rows for name, rows in tables.items()})

@@ -38,6 +38,7 @@ __all__ = [
     "exit_code",
     "handle",
     "one_line",
+    "status_of",
 ]
 
 EXIT_OK = 0
@@ -89,16 +90,24 @@ def _name(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def status_of(cls: type[BaseException]) -> int | None:
+    """:data:`EXIT_CODES`' status for the error class ``cls`` (its nearest named base's)."""
+    for base in cls.__mro__:
+        code = EXIT_CODES.get(_name(base))
+        if code is not None:
+            return code
+    return None
+
+
 def exit_code(exc: BaseException) -> int | None:
     """The exit status for ``exc``, or None when it is not an error raised on purpose."""
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
     if getattr(exc, "problems", None):
         return EXIT_PROBLEM
-    for cls in type(exc).__mro__:
-        code = EXIT_CODES.get(_name(cls))
-        if code is not None:
-            return code
+    code = status_of(type(exc))
+    if code is not None:
+        return code
     if isinstance(exc, UnicodeDecodeError):
         return EXIT_USAGE
     if isinstance(exc, OSError) and exc.filename is not None:
