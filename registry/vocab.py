@@ -66,6 +66,7 @@ TASKS = _raw(
         "navigation": "move an agent through an environment to a goal",
         "pose-estimation": "estimate the body pose (joint positions) of people",
         "scene-text-recognition": "read text that appears in natural images",
+        "image-generation": "learn to generate new images (GANs, diffusion) from the data",
     }
 )
 
@@ -169,6 +170,7 @@ AXES = _raw(
         "conditions.weather": "shares or counts by weather condition (clear, rain, snow, fog, ...)",
         "conditions.time_of_day": "shares or counts by time of day or lighting (daytime, night, dawn/dusk)",
         "conditions.scene_type": "shares or counts by scene type (city street, highway, residential, ...)",
+        "downstream_use": "papers, derived datasets or models that use the data (e.g. after retraction)",
     }
 )
 

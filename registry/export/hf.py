@@ -68,6 +68,7 @@ TASK_CATEGORIES: Mapping[str, str | None] = {
     "navigation": "robotics",
     "pose-estimation": "keypoint-detection",
     "scene-text-recognition": "image-to-text",
+    "image-generation": "unconditional-image-generation",
 }
 
 #: Our task term -> Hugging Face ``task_ids`` value (a sub-task of its task category; the Hub's
@@ -113,6 +114,7 @@ TASK_IDS: Mapping[str, str | None] = {
     "navigation": None,
     "pose-estimation": "pose-estimation",
     "scene-text-recognition": None,
+    "image-generation": None,
 }
 
 #: Our annotation method -> Hugging Face ``annotations_creators`` value.

@@ -37,6 +37,7 @@ HF_TASKS: Mapping[str, str] = {
     "robotics": "embodied-ai",
     "zero-shot-image-classification": "image-text-pretraining",
     "image-feature-extraction": "image-retrieval",
+    "unconditional-image-generation": "image-generation",
 }
 #: Hugging Face annotations_creators -> our annotation method.
 HF_METHODS: Mapping[str, str] = {

@@ -92,7 +92,7 @@ def test_wheel_installs_into_a_fresh_venv_and_lists_cards(tmp_path: Path) -> Non
     names = zipfile.ZipFile(wheel).namelist()
     assert "visiondata/cards/coco-2017.yaml" in names
     assert "visiondata/registry/card.schema.json" in names
-    assert "visiondata/loaders/manifest.py" in names
+    assert "visiondata/loaders/shards/manifest.py" in names
     top = {n.split("/")[0] for n in names}
     assert top <= {
         "visiondata",
