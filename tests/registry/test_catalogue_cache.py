@@ -40,6 +40,7 @@ def test_cached_form_of_every_shipped_card_validates_back_to_it(card: str) -> No
     assert Card.model_validate(json.loads(json.dumps(dumped))) == original
 
 
+@pytest.mark.slow
 def test_warm_run_reads_the_cache_and_a_changed_card_is_seen(tmp_path: Path) -> None:
     cards = tmp_path / "cards"
     cards.mkdir()
@@ -55,6 +56,7 @@ def test_warm_run_reads_the_cache_and_a_changed_card_is_seen(tmp_path: Path) -> 
     assert rows["toy-set"]["name"] == "Toy Set II"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["truncate", "flip-a-byte", "garbage", "empty"])
 def test_a_corrupt_cache_is_never_trusted(tmp_path: Path, damage: str) -> None:
     env = _env(tmp_path / "cache")
@@ -81,6 +83,7 @@ def test_a_corrupt_cache_is_never_trusted(tmp_path: Path, damage: str) -> None:
     assert show.returncode == 0 and json.loads(show.stdout)["id"] == "coco-2017"
 
 
+@pytest.mark.slow
 def test_concurrent_writers_leave_a_valid_cache(tmp_path: Path) -> None:
     env = _env(tmp_path / "cache")
     procs = [
@@ -98,6 +101,7 @@ def test_concurrent_writers_leave_a_valid_cache(tmp_path: Path) -> None:
     assert isinstance(cache.read("index"), list)
 
 
+@pytest.mark.slow
 def test_no_cache_and_cache_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VISIONDATA_NO_CACHE", "1")
     assert cache_dir() is None
@@ -110,6 +114,7 @@ def test_no_cache_and_cache_location(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert _list(env) and not (tmp_path / "unused").exists()
 
 
+@pytest.mark.slow
 def test_private_card_overrides_a_shipped_one_only_when_asked(tmp_path: Path) -> None:
     shipped = (store.shipped_dir() / "mnist.yaml").read_text(encoding="utf-8")
     (tmp_path / "mnist.yaml").write_text(
@@ -130,6 +135,7 @@ def test_private_card_overrides_a_shipped_one_only_when_asked(tmp_path: Path) ->
     assert "mnist" not in check.stdout, check.stdout
 
 
+@pytest.mark.slow
 def test_cards_path_naming_a_missing_folder_is_a_warning(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-folder"
     out = run_cli("cards", "list", env={"VISIONDATA_CARDS_PATH": str(missing)})

@@ -46,6 +46,7 @@ def test_an_alias_anywhere_in_a_card_is_refused_with_its_line() -> None:
     assert (line, "(yaml)", "YAML alias *t is not allowed (write the value out)") in problems
 
 
+@pytest.mark.slow
 def test_alias_bomb_in_the_catalogue_costs_one_warning(tmp_path: Path) -> None:
     (tmp_path / "toy-set.yaml").write_text(alias_bomb())
     out = run_cli("cards", "list", env={"VISIONDATA_CARDS_PATH": str(tmp_path)})
@@ -58,6 +59,7 @@ def test_alias_bomb_in_the_catalogue_costs_one_warning(tmp_path: Path) -> None:
     assert check.stdout.startswith(f"{tmp_path / 'toy-set.yaml'}:2: (yaml): YAML anchor &a0")
 
 
+@pytest.mark.slow
 def test_oversized_card_is_refused_before_parsing(tmp_path: Path) -> None:
     big = tmp_path / "toy-set.yaml"
     big.write_text(VALID_CARD + "# padding\n" * (MAX_CARD_BYTES // 10 + 1))
@@ -70,6 +72,7 @@ def test_oversized_card_is_refused_before_parsing(tmp_path: Path) -> None:
     assert load_yaml("x: 1\n" * (MAX_CARD_BYTES // 4)).problems[0][1] == "(file)"
 
 
+@pytest.mark.slow
 def test_a_fifo_among_the_cards_is_not_opened(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "toy-set.yaml")  # reading it would block forever
     out = run_cli("cards", "validate", str(tmp_path))
@@ -81,6 +84,7 @@ RECURSIVE = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SEL
 CROSS = "SELECT count(*) FROM range(1000000) a, range(1000000) b"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sql", [RECURSIVE, CROSS], ids=["recursive-cte", "cross-join"])
 def test_runaway_query_is_stopped_by_its_timeout(sql: str) -> None:
     out = run_cli("cards", "query", sql, "--timeout", "1")
@@ -92,6 +96,7 @@ def test_runaway_query_is_stopped_by_its_timeout(sql: str) -> None:
         query(sql, timeout=0.5)
 
 
+@pytest.mark.slow
 def test_sixty_million_rows_print_max_rows_and_say_how_many_were_cut() -> None:
     out = run_cli("cards", "query", "SELECT range AS n FROM range(60000000)", "--max-rows", "3")
     assert out.returncode == 0, out.stderr
