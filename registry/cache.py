@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -114,6 +115,49 @@ class SectionCache:
         if len(data) != length or hashlib.sha256(data).hexdigest() != digest:
             return None
         return data
+
+    def _companion_prefix(self, tag: str) -> str:
+        assert self.path is not None
+        return f"{self.path.stem}-{self.key[:16]}-{tag}-"
+
+    def companion(self, tag: str, suffix: str) -> Path | None:
+        """A file kept beside the cache for the same key (``write_companion``), whose name
+        carries its sha256; it is returned only when its bytes still match that sha256."""
+        if self.path is None:
+            return None
+        prefix = self._companion_prefix(tag)
+        for path in self.path.parent.glob(f"{prefix}*{suffix}"):
+            digest = path.name[len(prefix) : -len(suffix)]
+            try:
+                ok = hashlib.sha256(path.read_bytes()).hexdigest() == digest
+            except OSError:
+                continue
+            if ok:
+                return path
+            path.unlink(missing_ok=True)
+        return None
+
+    def write_companion(self, tag: str, suffix: str, write: Any) -> None:
+        """``write(path)`` a companion file to a temporary path, then rename it into place
+        under its sha256; companions of this cache made for other keys are removed."""
+        if self.path is None:
+            return
+        folder = self.path.parent
+        tmp = folder / f".{self.path.stem}.{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            final = folder / f"{self._companion_prefix(tag)}{digest}{suffix}"
+            os.replace(tmp, final)
+        except Exception:  # best effort: the caller has its data already
+            return
+        finally:
+            tmp.unlink(missing_ok=True)
+            Path(f"{tmp}.wal").unlink(missing_ok=True)
+        for old in folder.glob(f"{self.path.stem}-*{suffix}"):
+            if old != final:
+                old.unlink(missing_ok=True)
 
     def write(self, sections: Mapping[str, Any]) -> None:
         """Replace the file with ``sections`` (best effort: an unwritable cache is skipped)."""

@@ -22,6 +22,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import QueryError, QueryLimitError
@@ -97,9 +98,8 @@ def table_meta() -> dict[str, Any]:
     }
 
 
-def _load(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], texts: dict[str, str]) -> None:
+def _fill(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], texts: dict[str, str]) -> None:
     """Create and fill the tables of ``meta`` from their rows as JSON ``texts``."""
-    script = []
     for table in meta["tables"]:
         name, columns = table["name"], table["columns"]
         defs = ", ".join(f'"{c["name"]}" {c["type"]}' for c in columns)
@@ -113,16 +113,81 @@ def _load(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], texts: dict[str,
                 f"FROM (SELECT unnest(from_json(?::JSON, {_quote(shape)})) AS r)",
                 [text],
             )
+
+
+def _copy_from(con: duckdb.DuckDBPyConnection, path: Path, meta: dict[str, Any]) -> bool:
+    """Copy the tables of ``meta`` from the cached database at ``path``; False (nothing
+    copied) when that database does not hold exactly those tables and columns."""
+    import duckdb
+
+    want = {t["name"]: [c["name"] for c in t["columns"]] for t in meta["tables"]}
+    try:
+        con.execute(f"ATTACH {_quote(str(path))} AS cached (READ_ONLY)")
+    except duckdb.Error:
+        return False
+    try:
+        found: dict[str, list[str]] = {}
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = 'cached' ORDER BY table_name, column_index"
+        ).fetchall():
+            found.setdefault(table, []).append(column)
+        if found != want:
+            return False
+        try:
+            for name in want:
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM cached."{name}"')
+        except duckdb.Error:
+            for name in want:
+                con.execute(f'DROP TABLE IF EXISTS "{name}"')
+            return False
+        return True
+    finally:
+        con.execute("DETACH cached")
+
+
+def _export(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Write the tables to a DuckDB database file at ``path`` (the cache keeps it)."""
+    con.execute(f"ATTACH {_quote(str(path))} AS export")
+    try:
+        con.execute("COPY FROM DATABASE memory TO export")
+    finally:
+        con.execute("DETACH export")
+
+
+def _finish(con: duckdb.DuckDBPyConnection, meta: dict[str, Any]) -> None:
+    """Comments, alias views, and the settings that lock the database down."""
+    script = []
+    for table in meta["tables"]:
+        name = table["name"]
         script.append(f'COMMENT ON TABLE "{name}" IS {_quote("one row per " + table["row"])}')
         script += [
             f'COMMENT ON COLUMN "{name}"."{c["name"]}" IS {_quote(c["description"])}'
-            for c in columns
+            for c in table["columns"]
         ]
     script += [
         f'CREATE VIEW "{alias}" AS SELECT * FROM "{target}"'
         for alias, target in meta["aliases"].items()
     ]
     con.execute(";\n".join([*script, *_SETTINGS]))
+
+
+def _load_catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Fill ``con`` with the catalogue: from the cached DuckDB copy when there is a sound one,
+    else from the cached rows (and keep a DuckDB copy for the next query)."""
+    import duckdb
+
+    from . import store
+
+    tag = f"duckdb-{duckdb.__version__}"
+    meta = store.sql_meta()
+    cached = store.database_file(tag)
+    if cached is not None and _copy_from(con, cached, meta):
+        return meta
+    meta, texts = store.sql_tables()
+    _fill(con, meta, texts)
+    store.save_database_file(tag, lambda path: _export(con, path))
+    return meta
 
 
 def connect(
@@ -141,22 +206,20 @@ def connect(
 
     if not isinstance(threads, int) or threads < 1:
         raise QueryError(f"threads={threads!r}: expected a whole number >= 1")
-    if cards is None:
-        from .store import sql_tables
-
-        meta, texts = sql_tables()
-    else:
-        from .tables import table_rows
-
-        meta = table_meta()
-        texts = {name: json.dumps(rows) for name, rows in table_rows(cards).items()}
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET memory_limit = {_quote(str(memory_limit))}")
     except duckdb.Error as exc:
         raise QueryError(f"memory_limit={memory_limit!r}: {_one_line(str(exc))}") from None
     con.execute(f"SET threads = {min(threads, os.cpu_count() or 1)}")
-    _load(con, meta, texts)
+    if cards is None:
+        meta = _load_catalogue(con)
+    else:
+        from .tables import table_rows
+
+        meta = table_meta()
+        _fill(con, meta, {name: json.dumps(rows) for name, rows in table_rows(cards).items()})
+    _finish(con, meta)
     return con
 
 

@@ -38,11 +38,14 @@ __all__ = [
     "card_dirs",
     "card_files",
     "card_path",
+    "database_file",
     "get_card",
     "list_cards",
     "list_rows",
     "load_card",
+    "save_database_file",
     "shipped_dir",
+    "sql_meta",
     "sql_tables",
     "table_rows",
 ]
@@ -123,8 +126,8 @@ def override() -> bool:
 class _Catalogue:
     index: tuple[dict[str, Any], ...]  # id, aliases, file, row; sorted by id
     invalid: tuple[str, ...]
-    cache: Any  # the SectionCache the rest is read from, or None when just parsed
-    cards: tuple[Card, ...] | None = None  # when just parsed
+    cache: Any  # the SectionCache it was read from or written to
+    cards: tuple[Card, ...] | None = None  # when just parsed (then nothing is read back)
     tables: dict[str, list[dict[str, Any]]] | None = None
 
 
@@ -199,7 +202,7 @@ def _build(files: Sequence[Path], cache: Any) -> _Catalogue:
     sections["tables"] = table_meta()
     sections.update({f"table:{name}": rows for name, rows in tables.items()})
     cache.write(sections)
-    return _Catalogue(index, tuple(invalid), None, cards, tables)
+    return _Catalogue(index, tuple(invalid), cache, cards, tables)
 
 
 def _valid_index(index: Any) -> bool:
@@ -302,13 +305,36 @@ def table_rows() -> dict[str, list[dict[str, Any]]]:
     return {name: json.loads(text) for name, text in sql_tables()[1].items()}
 
 
+def sql_meta() -> dict[str, Any]:
+    """The tables' definitions (:func:`.query.table_meta`), from the cache when it has them."""
+    cat = _catalogue()
+    if cat.tables is None:
+        meta = cat.cache.read("tables")
+        if isinstance(meta, dict) and isinstance(meta.get("tables"), list):
+            return meta
+    from .query import table_meta
+
+    return table_meta()
+
+
+def database_file(tag: str) -> Path | None:
+    """A DuckDB database of the catalogue's tables, made by ``tag`` (the DuckDB version) for
+    the catalogue as it is now and checked against its sha256; None when there is none."""
+    return Path(p) if (p := _catalogue().cache.companion(tag, ".duckdb")) else None
+
+
+def save_database_file(tag: str, write: Any) -> None:
+    """Keep the database that ``write(path)`` writes, for :func:`database_file` (best effort)."""
+    _catalogue().cache.write_companion(tag, ".duckdb", write)
+
+
 def sql_tables() -> tuple[dict[str, Any], dict[str, str]]:
     """What :func:`.query.connect` loads: the tables' definitions (:func:`.query.table_meta`)
     and each table's rows as JSON text, straight from the cache (no models imported)."""
     import json
 
     cat = _catalogue()
-    if cat.cache is not None and cat.tables is None:
+    if cat.tables is None:
         meta = cat.cache.read("tables")
         if isinstance(meta, dict) and isinstance(meta.get("tables"), list):
             texts = {}

@@ -130,8 +130,10 @@ def one_line(exc: BaseException) -> str:
         return f"{exc.filename}{target}: {what}"
     if isinstance(exc, UnicodeDecodeError):
         return f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8 (expected UTF-8 text)"
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    if getattr(exc, "problems", None) and text.endswith(":"):
+        text = text[:-1] + " (each listed on standard output)"
+    return text
 
 
 def _problem_lines(exc: BaseException) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -81,6 +82,29 @@ def test_a_corrupt_cache_is_never_trusted(tmp_path: Path, damage: str) -> None:
         timeout=120,
     )
     assert show.returncode == 0 and json.loads(show.stdout)["id"] == "coco-2017"
+
+
+@pytest.mark.slow
+def test_queries_use_a_checked_duckdb_copy_of_the_tables(tmp_path: Path) -> None:
+    env = _env(tmp_path / "cache")
+    sql = "SELECT count(*) AS n, sum(value) AS s FROM figures"
+    argv = [*LIST[:-4], "cards", "query", sql, "--format", "json"]
+
+    def query() -> object:
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    first = query()  # loads the rows from the JSON cache and keeps a DuckDB copy
+    (db,) = (tmp_path / "cache").glob("catalogue-*.duckdb")
+    assert query() == first  # from the copy
+    data = bytearray(db.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    db.write_bytes(bytes(data))  # its sha256 (in its name) no longer matches: not attached
+    assert query() == first
+    (again,) = (tmp_path / "cache").glob("catalogue-*.duckdb")  # the damaged one is gone
+    digest = again.name.rsplit("-", 1)[1].removesuffix(".duckdb")
+    assert hashlib.sha256(again.read_bytes()).hexdigest() == digest  # a sound copy again
 
 
 @pytest.mark.slow
