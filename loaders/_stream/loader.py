@@ -150,7 +150,7 @@ class Loader:
         backoff: float = 0.25,
         connect_timeout: float = 5.0,
         read_timeout: float = 10.0,
-        retry_timeout: float = 45.0,
+        retry_timeout: float = 30.0,
         chunk_bytes: int = 4 << 20,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_bytes: int | None = None,

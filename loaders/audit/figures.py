@@ -9,6 +9,7 @@ The locator says which split and which computation, so that shares of different 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -153,6 +154,17 @@ class _Builder:
         params = ", ".join(f"{k}={v}" for k, v in result.options.parameters().items())
         self.base_note = f"manifest sha256 {result.manifest_sha256}; {params}"
 
+    def _id(self, split: str, axis: str, metric: str, category: str | None) -> str:
+        """A stable figure id: ``audit-<split>-<axis>-<metric>[-<category>]``, numbered on a
+        clash (categories that slug alike)."""
+        base = _slug(f"audit {split} {axis} {metric} {category or ''}") or "audit"
+        taken = {f.id for f in self.figures}
+        out, n = base, 1
+        while out in taken:
+            n += 1
+            out = f"{base}-{n}"
+        return out
+
     def add(
         self,
         axis: str,
@@ -172,6 +184,7 @@ class _Builder:
         self.figures.append(
             Figure.model_validate(
                 {
+                    "id": self._id(split, axis, metric, category),
                     "axis": axis,
                     "metric": metric,
                     "category": category,
@@ -193,6 +206,10 @@ class _Builder:
                 }
             )
         )
+
+
+def _slug(text: str) -> str:
+    return "-".join(filter(None, re.split(r"[^a-z0-9]+", text.lower())))
 
 
 def audit_figures(

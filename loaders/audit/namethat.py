@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class NameThatResult:
     seed: int
     per_source: int
     notes: list[str] = field(default_factory=list)
+    cards: list[str | None] = field(default_factory=list)  # each source's manifest card id
 
     def render(self) -> str:
         width = max(len(n) for n in self.names) + 2
@@ -82,12 +84,23 @@ class NameThatResult:
             lines.append(f"{i:>3} {name:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
         return "\n".join(lines + self.notes)
 
-    def figure_record(self, tool: str, date: str) -> dict[str, Any]:
-        """A card ``figures`` entry (``axis: separability``) for this run."""
-        return {
+    def figure_record(self, tool: str, date: str, into: str | None = None) -> dict[str, Any]:
+        """A card ``figures`` entry (``axis: separability``) for this run, to be written into
+        card ``into``: a figure measured over all the sources together, so ``scope: pooled``
+        with the other sources' cards (when the sources name their cards)."""
+        others = sorted({c for c in self.cards if c and c != into})
+        slug = "-".join(filter(None, re.split(r"[^a-z0-9]+", " ".join(self.names).lower())))
+        record: dict[str, Any] = {
+            "id": f"namethat-{slug[:60].strip('-')}" if slug else "namethat",
             "axis": "separability",
             "metric": "accuracy",
             "category": " vs ".join(self.names),
+            "subject": {
+                "name": "visiondata namethat classifier (standardised logistic regression on "
+                "thumbnails and colour histograms)",
+                "version": tool,
+                "kind": "model",
+            },
             "unit": "fraction",
             "value": round(self.accuracy, 4),
             "population": {"unit": "image", "n": self.n_test},
@@ -111,6 +124,10 @@ class NameThatResult:
                 f"{self.per_source} images per source, seed {self.seed}"
             ),
         }
+        if others:
+            record["scope"] = "pooled"
+            record["pooled_with"] = others
+        return record
 
 
 def _sample_locations(
@@ -154,10 +171,12 @@ def name_that_dataset(
     rng = random.Random(seed)
     roots = [Path(s).parent if Path(s).name == MANIFEST_NAME else Path(s) for s in sources]
     names, digests, sampled, unreadable = [], [], [], []
+    cards: list[str | None] = []
     feats: list[Any] = []
     labels: list[int] = []
     for label, root in enumerate(roots):
         manifest = read_manifest(root)
+        cards.append(manifest.card)
         base = manifest.card or root.name
         names.append(base if base not in names else f"{base}#{label}")
         digests.append(hashlib.sha256((root / MANIFEST_NAME).read_bytes()).hexdigest())
@@ -211,4 +230,5 @@ def name_that_dataset(
         seed=seed,
         per_source=per_source,
         notes=notes,
+        cards=cards,
     )

@@ -1,7 +1,8 @@
 """Stream one shard and reduce it to mergeable statistics plus one small row per sample.
 
-Nothing here holds an image longer than it takes to hash it: a shard is read once with
-``tarfile`` in stream mode, each sample is reduced to its :class:`SampleFacts`, folded into a
+Nothing here holds an image longer than it takes to hash it: a shard is read once with the
+shard layer's tar reader and member policy (the loader's own, so a sample the loader refuses
+is counted here as refused), each sample is reduced to its :class:`SampleFacts`, folded into a
 :class:`SplitStats` (counters only, so memory is bounded by the number of distinct values, not
 by the number of samples) and a :class:`DedupRow` (key, 16-byte content hash, 64-bit pHash),
 the only per-sample state kept for duplicate search.

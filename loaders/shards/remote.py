@@ -68,7 +68,7 @@ class RemoteOptions:
     cache_bytes: int | None = None
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
-    retry_timeout: float = 45.0
+    retry_timeout: float = 30.0
 
     def fs_options(self, url: str) -> dict[str, Any]:
         """The storage options for ``url``: the user's, plus the timeouts for HTTP and S3 where

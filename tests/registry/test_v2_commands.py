@@ -154,7 +154,10 @@ def test_stats_unverified_lists_every_number_not_verified(
     derived = next(
         r for r in rows if r["card"] == "cifar-10" and r["id"] == "label-error-rate-test"
     )
-    assert derived["read"].startswith("computed from its inputs: label-errors-test (unverified)")
+    assert derived["status"] == "secondary"
+    assert derived["read"].startswith(
+        "computed from its inputs: label-errors-test (verified), splits.test (secondary)"
+    )
     assert not any(r["card"] == "ppb" and r["id"] == "error-darker-female-worst" for r in rows)
     assert main(["cards", "stats", "--unverified", "--format", "json"]) == 0
     captured = capsys.readouterr()

@@ -1,0 +1,109 @@
+"""Remote reads against a loopback server that stalls, drops, cuts short, fails and ignores
+ranges: every fault that ends is survived with each sample delivered exactly once; a fault
+that never ends becomes a TransientError naming the URL within the documented bound."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from visiondata.loaders import Loader, SourceError, TransientError, World
+
+from .faulty_http import Fault, FaultyServer
+from .loader_fakes import all_keys, make_shards
+
+pytestmark = pytest.mark.slow
+ONE = World(0, 1)
+FAST = {"connect_timeout": 1.0, "read_timeout": 0.5, "backoff": 0.01, "chunk_bytes": 32 * 1024}
+
+
+def padded(i: int, key: str) -> dict[str, bytes]:
+    return {"txt": key.encode(), "bin": (key.encode() * 400)[: 2500 + i % 700], "cls": b"1"}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("www")
+    make_shards(root / "set", [60, 41], members=padded)
+    return root
+
+
+@pytest.fixture()
+def server(root: Path) -> Iterator[FaultyServer]:
+    with FaultyServer(root) as s:
+        yield s
+
+
+def keys_of(loader: Loader) -> list[str]:
+    return [k for b in loader for k in b["__key__"]]
+
+
+RECOVERABLE = [
+    Fault("stall", 1, "GET", ".tar"),
+    Fault("silent", 1, "GET", ".tar"),
+    Fault("drop", 2, "GET", ".tar", after=5000),
+    Fault("short", 2, "GET", ".tar", after=20000),
+    Fault("status", 3, "GET", ".tar", status=503),
+    Fault("status", 2, "GET", ".tar", status=500),
+    Fault("status", 2, "HEAD", ".tar", status=503),
+    Fault("stall", 1, "GET", "manifest.json"),
+    Fault("status", 2, "GET", "manifest.json", status=502),
+]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+@pytest.mark.parametrize(
+    "fault", RECOVERABLE, ids=lambda f: f"{f.kind}-{f.method}-{f.suffix}-{f.count}"
+)
+def test_faults_that_end_lose_and_repeat_nothing(
+    server: FaultyServer, root: Path, fault: Fault, num_workers: int
+) -> None:
+    server.faults = [
+        Fault(fault.kind, fault.count, fault.method, fault.suffix, fault.status, fault.after)
+    ]
+    loader = Loader(f"{server.url}/set", batch_size=16, world=ONE, num_workers=num_workers, **FAST)
+    keys = keys_of(loader)
+    assert sorted(keys) == sorted(all_keys(root / "set"))  # nothing lost
+    assert len(set(keys)) == len(keys)  # nothing repeated
+    assert server.hits(fault.kind) == fault.count  # the fault really happened, every time
+    if num_workers == 0 and fault.suffix == ".tar" and fault.method == "GET":
+        assert loader.stats.retries >= fault.count  # (a failed HEAD falls back to GET in fsspec)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["stall", "silent", "status"])
+def test_a_fault_that_never_ends_is_one_named_error_within_the_bound(
+    server: FaultyServer, root: Path, kind: str
+) -> None:
+    server.faults = [Fault(kind, -1, "GET", "train-000001.tar")]
+    opts: dict[str, Any] = {**FAST, "retries": 3, "retry_timeout": 3.0}
+    loader = Loader(f"{server.url}/set", batch_size=16, world=ONE, shuffle=False, **opts)
+    t0 = time.monotonic()
+    got: list[str] = []
+    with pytest.raises(
+        TransientError, match=r"train-000001\.tar bytes \d+-\d+: still failing"
+    ) as err:
+        for b in loader:
+            got += b["__key__"]
+    elapsed = time.monotonic() - t0
+    # the documented bound: retry_timeout + connect_timeout + read_timeout (+ scheduling slack)
+    assert elapsed < opts["retry_timeout"] + opts["connect_timeout"] + opts["read_timeout"] + 5
+    assert got == all_keys(root / "set")[:48]  # the batches wholly from shard 0 came through
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.timeout(60)
+def test_the_retry_count_bounds_a_fast_failing_server(server: FaultyServer) -> None:
+    server.faults = [Fault("status", -1, "GET", ".tar", status=503)]
+    with pytest.raises(TransientError, match=r"still failing after 2 retries"):
+        keys_of(Loader(f"{server.url}/set", batch_size=16, world=ONE, retries=2, **FAST))
+    assert server.hits("status") == 3  # one try and two retries, for the first shard read
+
+
+def test_a_server_that_ignores_ranges_is_refused_by_name(server: FaultyServer) -> None:
+    server.faults = [Fault("ignore_range", -1, "GET", ".tar")]
+    with pytest.raises(SourceError, match=r"ignores Range requests"):
+        keys_of(Loader(f"{server.url}/set", batch_size=16, world=ONE, **FAST))
