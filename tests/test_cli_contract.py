@@ -224,3 +224,36 @@ def test_validate_json_and_a_fresh_scaffold_lists_each_field_once_in_file_order(
     for line, fields in by_line.items():
         text = lines[line - 1]
         assert fields == sorted(fields, key=text.index), (line, fields)
+
+
+def test_an_unexpected_error_keeps_its_traceback_and_asks_for_a_report(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from visiondata.registry import __version__
+    from visiondata.registry.cli import cards
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cards, "cmd_schema", broken)
+    assert main(["cards", "schema"]) == 70
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "Traceback (most recent call last):" and "RuntimeError: a bug" in err
+    assert err[-1] == (
+        f"visiondata: cards schema: internal error RuntimeError; this is a bug in visiondata "
+        f"{__version__} (Python {sys.version.split()[0]}): please report it with the command "
+        "and the traceback above"
+    )
+
+
+def test_ctrl_c_anywhere_in_a_command_is_130_and_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from visiondata.registry.cli import cards
+
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cards, "cmd_vocab", interrupted)
+    assert main(["cards", "vocab"]) == 130
+    assert capsys.readouterr().err == "visiondata: cards vocab: interrupted\n"

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from visiondata.registry.cli.args import SHARD_SET, Kind, add_command, add_format, count
+from visiondata.registry.cli.args import SHARD_SOURCE, Kind, add_command, add_format, count
 from visiondata.registry.cli.output import print_json
 from visiondata.registry.errors import UsageError
 from visiondata.registry.extras import require
@@ -30,7 +30,7 @@ def register(groups: Any) -> None:
         cmd_bench,
         description="Benchmark the visiondata pipeline on a shard set written by `visiondata convert`.",
     )
-    p.add_argument("source", type=SHARD_SET, help="directory holding manifest.json")
+    p.add_argument("source", type=SHARD_SOURCE, help="directory (or URL) holding manifest.json")
     p.add_argument("--split", type=SPLIT, default="train", help="split to read (default train)")
     p.add_argument("--batch-size", type=count(1), default=64)
     p.add_argument("--workers", type=count(0), default=2)
@@ -49,8 +49,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .._bench import render, run_bench
     from ..shards.manifest import read_manifest
 
-    splits = list(read_manifest(Path(args.source)).splits)
-    if args.split not in splits:
+    local = "://" not in args.source or args.source.startswith("file://")
+    splits = list(read_manifest(Path(args.source.removeprefix("file://"))).splits) if local else []
+    if local and args.split not in splits:
         raise UsageError(
             f"--split {args.split}: no such split in {args.source} (expected one of: "
             f"{', '.join(splits)})"

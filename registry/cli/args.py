@@ -40,6 +40,7 @@ __all__ = [
     "OUTPUT_DIR",
     "OUTPUT_FILE",
     "SHARD_SET",
+    "SHARD_SOURCE",
     "SQL",
     "TEXT",
     "Kind",
@@ -216,7 +217,12 @@ def input_path(expected: str, *, example: str, content: str | None = None) -> Ki
 
 def _check_shard_set(value: str, kind: Kind) -> str:
     if "://" in value and not value.startswith("file://"):
-        return value  # a URL: the loaders check its scheme and extra when they open it
+        if kind is not SHARD_SOURCE:
+            raise kind.refuse(value, "a URL, but this command reads local shard sets only")
+        from ..extras import require_protocol
+
+        require_protocol(value)  # the extra its scheme needs (s3: remote, hf: hf)
+        return value
     path = Path(value[len("file://") :] if value.startswith("file://") else value)
     manifest = path if path.name == "manifest.json" else path / "manifest.json"
     problem = _path_problem(path, "file" if path == manifest else "dir")
@@ -251,6 +257,12 @@ def _check_new_id(value: str, kind: Kind) -> str:
 SHARD_SET = Kind(
     "shard-set",
     "a folder holding manifest.json, written by `visiondata convert`",
+    _check_shard_set,
+    "@shards",
+)
+SHARD_SOURCE = Kind(
+    "shard-set",
+    "a folder or URL holding manifest.json, written by `visiondata convert`",
     _check_shard_set,
     "@shards",
 )
