@@ -96,6 +96,23 @@ def test_interrupted_convert_exits_130_and_a_rerun_is_byte_identical(
     )
 
 
+@pytest.mark.extras
+def test_ctrl_c_while_convert_workers_start_prints_no_traceback(tmp_path: Path) -> None:
+    import psutil
+
+    from .loaders.convert_fakes import make_imagefolder
+
+    make_imagefolder(tmp_path / "src", {c: [f"{c}{i:02d}.jpg" for i in range(40)] for c in "ab"})
+    opts = ["--samples-per-shard", "4", "--workers", "2", "--no-progress"]
+    for attempt in range(3):  # the moment the worker processes exist, still importing
+        out = tmp_path / f"out{attempt}"
+        proc = _start(["convert", "imagefolder", str(tmp_path / "src"), str(out), *opts])
+        _wait_for(lambda: len(psutil.Process(proc.pid).children()) >= 2)  # noqa: B023
+        _, stderr = _interrupt(proc)
+        assert proc.returncode == 130, stderr
+        assert stderr == "visiondata: convert: interrupted\n"
+
+
 def test_interrupted_query_exits_130_without_a_traceback() -> None:
     runaway = (
         "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t"
