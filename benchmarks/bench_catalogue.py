@@ -1,7 +1,8 @@
 """Cold and warm times of ``visiondata cards list`` and ``cards query``, as whole commands.
 
 Each figure is the wall-clock time of the command run as a subprocess (interpreter start,
-imports, reading the catalogue, output), median of ``--repeat`` runs. *cold*: the catalogue
+imports, reading the catalogue, output), median of ``--repeat`` runs; *warm CPU* is the
+user + system time the warm run's process used (what a busy machine cannot inflate). *cold*: the catalogue
 cache is empty, so every card is parsed and validated (and the cache written); *warm*: the
 cache from the previous run is used. Two catalogues: the shipped cards alone, and the shipped
 cards plus ``--cards`` (default 500) generated ones, made by copying the shipped cards under
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -47,7 +49,9 @@ def generate(folder: Path, n: int) -> int:
     return made
 
 
-def run(argv: list[str], env: dict[str, str]) -> float:
+def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of the command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "visiondata.registry.cli", *argv],
@@ -57,16 +61,18 @@ def run(argv: list[str], env: dict[str, str]) -> float:
         timeout=600,
     )
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{out.stderr}")
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
-def measure(extra: Path | None, repeat: int) -> dict[str, tuple[float, float]]:
-    """``{command: (cold, warm)}`` seconds for the catalogue with ``extra`` cards."""
+def measure(extra: Path | None, repeat: int) -> dict[str, tuple[float, float, float]]:
+    """``{command: (cold, warm, warm CPU)}`` seconds for the catalogue with ``extra`` cards."""
     results = {}
     for name, argv in COMMANDS.items():
-        colds, warms = [], []
+        colds, warms, cpus = [], [], []
         for _ in range(repeat):
             cache = Path(tempfile.mkdtemp(prefix="vd-cache-"))
             env = {**os.environ, "VISIONDATA_CACHE_DIR": str(cache)}
@@ -74,10 +80,17 @@ def measure(extra: Path | None, repeat: int) -> dict[str, tuple[float, float]]:
             env.pop("VISIONDATA_CARDS_PATH", None)
             if extra is not None:
                 env["VISIONDATA_CARDS_PATH"] = str(extra)
-            colds.append(run(argv, env))
-            warms.append(run(argv, env))
+            colds.append(run(argv, env)[0])
+            run(argv, env)  # the first query after a cold start also writes the DuckDB copy
+            wall, cpu = run(argv, env)
+            warms.append(wall)
+            cpus.append(cpu)
             shutil.rmtree(cache)
-        results[name] = (statistics.median(colds), statistics.median(warms))
+        results[name] = (
+            statistics.median(colds),
+            statistics.median(warms),
+            statistics.median(cpus),
+        )
     return results
 
 
@@ -86,6 +99,7 @@ def main() -> None:
     parser.add_argument("--cards", type=int, default=500, help="generated cards (default 500)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per figure (default 5)")
     args = parser.parse_args()
+    load = os.getloadavg()[0]
     shipped = len(list((REPO / "cards").glob("*.yaml")))
     with tempfile.TemporaryDirectory(prefix="vd-cards-") as tmp:
         generated = generate(Path(tmp), args.cards)
@@ -99,10 +113,11 @@ def main() -> None:
     print(
         f"median of {args.repeat} runs, seconds, whole command as a subprocess ({os.cpu_count()} cores)"
     )
-    print(f"{'catalogue':<32} {'command':<12} {'cold':>7} {'warm':>7}")
+    print(f"load average (1 min) at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f}")
+    print(f"{'catalogue':<32} {'command':<12} {'cold':>7} {'warm':>7} {'warm CPU':>9}")
     for label, results in rows:
-        for name, (cold, warm) in results.items():
-            print(f"{label:<32} {name:<12} {cold:7.3f} {warm:7.3f}")
+        for name, (cold, warm, cpu) in results.items():
+            print(f"{label:<32} {name:<12} {cold:7.3f} {warm:7.3f} {cpu:9.3f}")
 
 
 if __name__ == "__main__":

@@ -116,8 +116,8 @@ def _fill(con: duckdb.DuckDBPyConnection, meta: dict[str, Any], texts: dict[str,
 
 
 def _copy_from(con: duckdb.DuckDBPyConnection, path: Path, meta: dict[str, Any]) -> bool:
-    """Copy the tables of ``meta`` from the cached database at ``path``; False (nothing
-    copied) when that database does not hold exactly those tables and columns."""
+    """Copy the cached database at ``path`` (tables, comments, views) into ``con``; False
+    (nothing copied) when it does not hold exactly the tables and columns of ``meta``."""
     import duckdb
 
     want = {t["name"]: [c["name"] for c in t["columns"]] for t in meta["tables"]}
@@ -128,26 +128,23 @@ def _copy_from(con: duckdb.DuckDBPyConnection, path: Path, meta: dict[str, Any])
     try:
         found: dict[str, list[str]] = {}
         for table, column in con.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() "
-            "WHERE database_name = 'cached' ORDER BY table_name, column_index"
+            "SELECT c.table_name, c.column_name FROM duckdb_columns() c JOIN duckdb_tables() t "
+            "ON t.database_name = c.database_name AND t.table_name = c.table_name "
+            "WHERE c.database_name = 'cached' ORDER BY c.table_name, c.column_index"
         ).fetchall():
             found.setdefault(table, []).append(column)
-        if found != want:
+        if found != dict(sorted(want.items())):
             return False
-        try:
-            for name in want:
-                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM cached."{name}"')
-        except duckdb.Error:
-            for name in want:
-                con.execute(f'DROP TABLE IF EXISTS "{name}"')
-            return False
+        con.execute("COPY FROM DATABASE cached TO memory")
         return True
+    except duckdb.Error:
+        return False
     finally:
         con.execute("DETACH cached")
 
 
 def _export(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Write the tables to a DuckDB database file at ``path`` (the cache keeps it)."""
+    """Write the database (tables, comments, views) to a DuckDB file at ``path``."""
     con.execute(f"ATTACH {_quote(str(path))} AS export")
     try:
         con.execute("COPY FROM DATABASE memory TO export")
@@ -155,8 +152,8 @@ def _export(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         con.execute("DETACH export")
 
 
-def _finish(con: duckdb.DuckDBPyConnection, meta: dict[str, Any]) -> None:
-    """Comments, alias views, and the settings that lock the database down."""
+def _describe(con: duckdb.DuckDBPyConnection, meta: dict[str, Any]) -> None:
+    """Each table's and column's description as a comment, and the alias views."""
     script = []
     for table in meta["tables"]:
         name = table["name"]
@@ -169,10 +166,10 @@ def _finish(con: duckdb.DuckDBPyConnection, meta: dict[str, Any]) -> None:
         f'CREATE VIEW "{alias}" AS SELECT * FROM "{target}"'
         for alias, target in meta["aliases"].items()
     ]
-    con.execute(";\n".join([*script, *_SETTINGS]))
+    con.execute(";\n".join(script))
 
 
-def _load_catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def _load_catalogue(con: duckdb.DuckDBPyConnection) -> None:
     """Fill ``con`` with the catalogue: from the cached DuckDB copy when there is a sound one,
     else from the cached rows (and keep a DuckDB copy for the next query)."""
     import duckdb
@@ -180,14 +177,13 @@ def _load_catalogue(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     from . import store
 
     tag = f"duckdb-{duckdb.__version__}"
-    meta = store.sql_meta()
     cached = store.database_file(tag)
-    if cached is not None and _copy_from(con, cached, meta):
-        return meta
+    if cached is not None and _copy_from(con, cached, store.sql_meta()):
+        return
     meta, texts = store.sql_tables()
     _fill(con, meta, texts)
+    _describe(con, meta)
     store.save_database_file(tag, lambda path: _export(con, path))
-    return meta
 
 
 def connect(
@@ -213,13 +209,14 @@ def connect(
         raise QueryError(f"memory_limit={memory_limit!r}: {_one_line(str(exc))}") from None
     con.execute(f"SET threads = {min(threads, os.cpu_count() or 1)}")
     if cards is None:
-        meta = _load_catalogue(con)
+        _load_catalogue(con)
     else:
         from .tables import table_rows
 
         meta = table_meta()
         _fill(con, meta, {name: json.dumps(rows) for name, rows in table_rows(cards).items()})
-    _finish(con, meta)
+        _describe(con, meta)
+    con.execute(";\n".join(_SETTINGS))  # last: no file access, configuration locked
     return con
 
 
