@@ -96,10 +96,9 @@ def value_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
 
 
 COMMANDS = dict(leaf_commands(build_parser()))
-#: Registered before the argument kinds existed and owned by the verify rewrite (not issue 18's
-#: to edit): its plain ``type=int`` options and untyped OUT are tried with generic bad values;
-#: the examples of its untyped arguments are given here.
-UNKINDED: dict[str, dict[str, str]] = {"shards verify": {"out": "@shards"}}
+#: Commands whose arguments predate the argument kinds (none left): they would be tried with
+#: generic bad values, with the examples of their untyped arguments given here.
+UNKINDED: dict[str, dict[str, str]] = {}
 
 
 def needs_extras(parser: argparse.ArgumentParser) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import re
 import sys
 from typing import Any
@@ -17,6 +16,7 @@ from visiondata.registry.cli.args import (
     CARD,
     OUTPUT_DIR,
     SHARD_SET,
+    SHARD_SOURCE,
     Kind,
     add_format,
     add_group,
@@ -24,8 +24,14 @@ from visiondata.registry.cli.args import (
     input_path,
 )
 from visiondata.registry.cli.args import add_command as _add
-from visiondata.registry.cli.output import human_size, print_json, progress_enabled, text_table
-from visiondata.registry.errors import MissingExtraError, UsageError
+from visiondata.registry.cli.output import (
+    human_size,
+    print_json,
+    progress_bar,
+    progress_enabled,
+    text_table,
+)
+from visiondata.registry.errors import MissingExtraError
 
 __all__ = ["register"]
 
@@ -44,6 +50,10 @@ CONVERT_SHAPE = (
     "skipped: [{item, reason}]}"
 )
 #: ``shards info --format json``.
+VERIFY_SHAPE = (
+    "{source, ok, shards, samples, bytes, seconds, errors, warnings, findings: [{message, kind, "
+    "severity, split, shard, key, offset}]}"
+)
 INFO_SHAPE = (
     "{card, converter: {name, version}, fields: {ext: meaning}, classes, "
     "splits: {name: {samples, shards, bytes, skipped, class_counts}}}"
@@ -130,23 +140,26 @@ def register(groups: Any) -> None:
         "check every shard's checksum, count and samples; exit 1 naming what is wrong",
     )
     v.add_argument(
-        "out", metavar="SOURCE", help="a folder or URL holding manifest.json, or the manifest"
+        "out",
+        metavar="SOURCE",
+        type=SHARD_SOURCE,
+        help="a folder or URL holding manifest.json, or the manifest",
     )
     v.add_argument(
         "--deep", action="store_true", help="also decode every image and open every video"
     )
-    v.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
-    v.add_argument("--format", choices=["table", "json"], default="table")
+    v.add_argument("--workers", type=count(1), default=1, metavar="N", help="processes (default 1)")
+    add_format(v, shape=VERIFY_SHAPE)
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.add_argument(
         "--max-member-bytes",
-        type=int,
+        type=count(1),
         metavar="N",
         help="refuse members larger than N bytes (default: the loader's, 1 GiB)",
     )
     v.add_argument(
         "--max-pixels",
-        type=int,
+        type=count(1),
         metavar="N",
         help="refuse images above N pixels (default: the loader's, Pillow's limit)",
     )
@@ -216,35 +229,38 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ..shards.members import DEFAULT_LIMITS, Limits
     from ..shards.verify import verify
 
-    for name in ("workers", "max_member_bytes", "max_pixels"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} {value}: expected a number >= 1")
     limits = Limits(
         max_member_bytes=args.max_member_bytes or DEFAULT_LIMITS.max_member_bytes,
         max_pixels=args.max_pixels or DEFAULT_LIMITS.max_pixels,
     )
-    bar = _progress_bar(args, "verify")
+    bars: list[Any] = []
+
+    def tick(done: int, total: int, _read: int) -> None:
+        if not bars:
+            bars.append(progress_bar(total, "verify", "shard", not args.no_progress))
+        if bars[0] is not None:
+            bars[0].update(done - bars[0].n)
+
     try:
         report = verify(
             args.out,
             deep=args.deep,
             limits=limits,
             workers=args.workers,
-            progress=None if bar is None else (lambda done, _read: bar.update(done - bar.n)),
+            progress=tick,
             allow_external_shards=args.allow_external_shards,
         )
     finally:
-        if bar is not None:
-            bar.close()
+        if bars and bars[0] is not None:
+            bars[0].close()
     if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print_json(report.to_dict())
         return 0 if report.ok else 1
     for finding in report.findings:
         print(finding, file=sys.stderr)
     rate = report.bytes / 1e6 / report.seconds if report.seconds > 0 else 0.0
     totals = (
-        f"{report.shards} shard(s), {report.samples:,} sample(s), {_human(report.bytes)} "
+        f"{report.shards} shard(s), {report.samples:,} sample(s), {human_size(report.bytes)} "
         f"in {report.seconds:.1f} s ({rate:.0f} MB/s)"
     )
     if not report.ok:
@@ -253,25 +269,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     warned = len(report.findings)
     print(f"{args.out}: ok" + (f" with {warned} warning(s)" if warned else "") + f"; {totals}")
     return 0
-
-
-def _progress_bar(args: argparse.Namespace, what: str) -> Any:
-    """A tqdm bar on stderr when it is a terminal and not switched off, else ``None``."""
-    if args.no_progress or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(desc=what, unit="shard", file=sys.stderr)
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def cmd_info(args: argparse.Namespace) -> int:
