@@ -112,22 +112,21 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-#: top-level modules of the ``loaders`` extra: importing a public name without them installed
-#: says which extra to install instead of a bare ModuleNotFoundError.
-_EXTRA_MODULES = frozenset({"torch", "numpy", "fsspec", "PIL", "simplejpeg", "av", "psutil"})
-
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         try:
             module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         except ModuleNotFoundError as exc:
-            top = (exc.name or "").split(".")[0]
-            if top not in _EXTRA_MODULES:
-                raise
+            # a module of an optional extra: say which extra to install (registry/extras.py)
             from visiondata.registry.errors import MissingExtraError
+            from visiondata.registry.extras import EXTRAS
 
-            raise MissingExtraError(top, "loaders", f"visiondata.loaders.{name}") from exc
+            top = (exc.name or "").split(".")[0]
+            extra = next((e for e, modules in EXTRAS.items() if top in modules), None)
+            if extra is None:
+                raise
+            raise MissingExtraError(top, extra, f"visiondata.loaders.{name}") from exc
         value = getattr(module, name)
         globals()[name] = value
         return value

@@ -244,9 +244,27 @@ def run_bench(
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         if out.returncode != 0:
-            raise RuntimeError(f"{pipeline} benchmark failed:\n{out.stderr[-3000:]}")
+            raise _child_error(pipeline, out.stderr)
         results.append(BenchResult(**json.loads(out.stdout.strip().splitlines()[-1])))
     return results
+
+
+def _child_error(pipeline: str, stderr: str) -> Exception:
+    """The pipeline's own error when it raised one of visiondata's (a missing manifest, a bad
+    option: the same class, so the CLI answers it in one line), else a RuntimeError."""
+    from visiondata.registry.errors import VisionDataError
+
+    from . import errors
+
+    last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
+    name, _, message = last.partition(": ")
+    cls = getattr(errors, name.rsplit(".", 1)[-1], None) if name.startswith("visiondata.") else None
+    if isinstance(cls, type) and issubclass(cls, VisionDataError):
+        try:
+            return cls(f"{pipeline} benchmark: {message}")
+        except TypeError:  # a class whose constructor wants more than a message
+            pass
+    return RuntimeError(f"{pipeline} benchmark failed:\n{stderr[-3000:]}")
 
 
 def render(results: list[BenchResult]) -> str:

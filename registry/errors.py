@@ -11,6 +11,7 @@ __all__ = [
     "MissingExtraError",
     "Problem",
     "QueryError",
+    "QueryLimitError",
     "UsageError",
     "VisionDataError",
     "VisionDataWarning",
@@ -83,3 +84,7 @@ class UsageError(VisionDataError, ValueError):
 
 class QueryError(VisionDataError, ValueError):
     """A catalogue query failed (syntax error, unknown table or column, write attempt)."""
+
+
+class QueryLimitError(QueryError):
+    """A catalogue query ran past its time, memory or row limit and was stopped."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from .checks import check_card, check_todo_markers
 from .errors import Problem
 from .schema import SCHEMA_VERSION, Card
-from .yamlfile import LoadedYaml, Path, format_path, load_yaml
+from .yamlfile import LoadedYaml, Path, format_path, load_yaml, too_large
 
 __all__ = ["ParsedCard", "card_editions", "parse_card_file", "parse_card_text", "validate_cards"]
 
@@ -89,6 +89,12 @@ def _loc_path(loc: Sequence[Any]) -> Path:
     )
 
 
+def _file_order(problem: Problem) -> tuple[str, int]:
+    """Sort key: by file, then line; problems on one line keep the order they were found in
+    (the order of the fields in the file)."""
+    return problem.file, problem.line
+
+
 def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> ParsedCard:
     """Parse and check one card's text; never raises for bad content."""
     loaded = load_yaml(text)
@@ -104,14 +110,17 @@ def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> Pa
     if not isinstance(data, dict):
         add((), f"a card is a mapping of fields (got {type(data).__name__})")
         return ParsedCard(file, None, problems, loaded)
+    todo = set()
     for path, message in check_todo_markers(data):
         add(path, message)
+        todo.add(format_path(path))
     if expect_id is not None and isinstance(data.get("id"), str) and data["id"] != expect_id:
         add(("id",), f"id {data['id']!r} differs from the file name (expected {expect_id!r})")
     keys = list(data)
     if "schema_version" in keys and keys.index("schema_version") != min(1, len(keys) - 1):
         add(("schema_version",), "schema_version must come right after id (the second key)")
-    yaml_paths = {path for _, path, _ in loaded.problems}
+    # a field still holding its TODO marker is reported once, as unfilled, not also as invalid
+    yaml_paths = {path for _, path, _ in loaded.problems} | todo
     try:
         card = Card.model_validate(data)
     except ValidationError as exc:
@@ -122,19 +131,35 @@ def parse_card_text(text: str, file: str, *, expect_id: str | None = None) -> Pa
     if card is not None:
         for path, message in check_card(card, lambda p: f"line {loaded.line_of(p)}"):
             add(path, message)
-    problems.sort()
+    problems.sort(key=_file_order)
     return ParsedCard(file, card if not problems else None, problems, loaded)
 
 
-def parse_card_file(path: FsPath) -> ParsedCard:
+def _unreadable(path: FsPath) -> str | None:
+    """Why ``path`` is not read as a card: not a regular file (a FIFO would block), too large."""
+    import stat
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        st = path.stat()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (expected a YAML card file)"
+    return too_large(st.st_size)
+
+
+def parse_card_file(path: FsPath) -> ParsedCard:
+    problem = _unreadable(path)
+    if problem is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            problem = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not UTF-8 (expected a UTF-8 YAML file)"
+        except OSError as exc:
+            problem = f"cannot read: {exc.strerror or exc}"
+    if problem is not None:
         return ParsedCard(
-            str(path),
-            None,
-            [Problem(str(path), 1, "(file)", f"cannot read: {exc}")],
-            LoadedYaml(None),
+            str(path), None, [Problem(str(path), 1, "(file)", problem)], LoadedYaml(None)
         )
     return parse_card_text(text, str(path), expect_id=path.stem)
 
@@ -239,11 +264,13 @@ def validate_cards(
             editions.setdefault(card_id, _edition_ids(data))
     problems += _name_clashes(parsed)
     problems += _unknown_references(parsed, ids, editions)
-    return sorted(set(problems))
+    return sorted(dict.fromkeys(problems), key=_file_order)
 
 
 def card_editions(path: FsPath) -> tuple[str, list[str]] | None:
     """A card file's id and edition ids, read without validating it (None if unreadable)."""
+    if _unreadable(path) is not None:
+        return None
     try:
         loaded = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):

@@ -3,6 +3,12 @@
 Only plain data is built: mappings, sequences, strings, numbers, booleans, null and dates
 (returned as ISO strings). Any tag that would construct an object (``!!python/...``, custom
 ``!tags``), duplicate keys, merge keys and multiple documents are reported as problems.
+
+Anchors and aliases (``&a`` / ``*a``) are refused too: a card has no need for them, and an
+alias graph a few hundred bytes long can expand to billions of nodes ("billion laughs"). They
+are found in the parser's event stream, before anything is composed or built, so such a file
+costs one linear pass over its events. Text longer than :data:`MAX_CARD_BYTES` is refused
+before it is parsed at all.
 """
 
 from __future__ import annotations
@@ -12,7 +18,10 @@ from typing import Any
 
 import yaml
 
-__all__ = ["LoadedYaml", "Path", "format_path", "load_yaml"]
+__all__ = ["MAX_CARD_BYTES", "LoadedYaml", "Path", "format_path", "load_yaml", "too_large"]
+
+#: The largest card file accepted (the largest shipped card is about 14 kB).
+MAX_CARD_BYTES = 256 * 1024
 
 Path = tuple[str | int, ...]
 
@@ -111,10 +120,56 @@ class _Builder:
         return value
 
 
+def too_large(size: int) -> str | None:
+    """The problem with a card of ``size`` bytes, or None when it is small enough."""
+    if size <= MAX_CARD_BYTES:
+        return None
+    return (
+        f"the file is {size:,} bytes (expected a card of at most {MAX_CARD_BYTES // 1024} KiB); "
+        "not parsed"
+    )
+
+
+def _anchors_and_aliases(text: str) -> list[tuple[int, str, str]]:
+    """Every anchor, and the first alias on each line, as problems (from the event stream)."""
+    found: list[tuple[int, str, str]] = []
+    alias_lines: set[int] = set()
+    for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
+        anchor = getattr(event, "anchor", None)
+        if isinstance(event, yaml.AliasEvent):
+            if line not in alias_lines:
+                alias_lines.add(line)
+                found.append(
+                    (
+                        line,
+                        "(yaml)",
+                        f"YAML alias *{anchor} is not allowed (write the value out)",
+                    )
+                )
+        elif anchor is not None:
+            found.append(
+                (
+                    line,
+                    "(yaml)",
+                    f"YAML anchor &{anchor} is not allowed: cards use no anchors or aliases",
+                )
+            )
+    return found
+
+
 def load_yaml(text: str) -> LoadedYaml:
     """Parse ``text`` as one YAML document of plain data, collecting problems instead of raising."""
     out = LoadedYaml(data=None)
+    size = too_large(len(text.encode("utf-8", "surrogatepass")))
+    if size is not None:
+        out.problems.append((1, "(file)", size))
+        return out
     try:
+        refused = _anchors_and_aliases(text)
+        if refused:  # never compose or build a document with aliases
+            out.problems += refused
+            return out
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -47,6 +47,11 @@ def test_visiondata_commands_in_the_guide_run_as_documented(tmp_path: Path) -> N
 
 def test_other_commands_and_files_named_in_the_guide_exist() -> None:
     assert (REPO / ".ci" / "test").exists()
+    assert any(c.startswith("bash .ci/test-cards") for c in _commands())
+    script = (REPO / ".ci" / "test-cards").read_text()
+    assert os.access(REPO / ".ci" / "test-cards", os.X_OK)
+    assert 'python -m pip install -q -e . "pytest>=8"' in script  # the base package, no extra
+    assert '-m "not extras and not slow"' in script
     for name in re.findall(r"`((?:registry|cards|loaders)/[\w./-]+)`", GUIDE):
         if "my-dataset" not in name:
             assert (REPO / name).exists(), name

@@ -8,40 +8,108 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
+import re
 import sys
 from typing import Any
 
-from visiondata.registry.errors import UsageError
+from visiondata.registry.cli.args import (
+    CARD,
+    OUTPUT_DIR,
+    SHARD_SET,
+    SHARD_SOURCE,
+    Kind,
+    add_format,
+    add_group,
+    count,
+    input_path,
+)
+from visiondata.registry.cli.args import add_command as _add
+from visiondata.registry.cli.output import (
+    human_size,
+    print_json,
+    progress_bar,
+    progress_enabled,
+    text_table,
+)
+from visiondata.registry.errors import MissingExtraError
 
 __all__ = ["register"]
 
 #: Kept in step with ``convert.run.FORMATS`` by a test; listed here so ``--help`` needs no import.
 FORMAT_NAMES = ("imagefolder", "coco", "voc", "cityscapes", "video", "hf", "list")
-_EXTRA_MODULES = ("PIL", "tqdm")
+#: What each format needs beyond the base package: (module, extra).
+_FORMAT_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    **{f: (("PIL", "loaders"),) for f in FORMAT_NAMES},
+    "video": (("PIL", "loaders"), ("av", "loaders")),
+    "hf": (("PIL", "loaders"), ("datasets", "hf")),
+}
+
+#: ``convert --format json``.
+CONVERT_SHAPE = (
+    "{out, split, manifest, samples, shards, bytes, written, kept, seconds, "
+    "skipped: [{item, reason}]}"
+)
+#: ``shards info --format json``.
+VERIFY_SHAPE = (
+    "{source, ok, shards, samples, bytes, seconds, errors, warnings, findings: [{message, kind, "
+    "severity, split, shard, key, offset}]}"
+)
+INFO_SHAPE = (
+    "{card, converter: {name, version}, fields: {ext: meaning}, classes, "
+    "splits: {name: {samples, shards, bytes, skipped, class_counts}}}"
+)
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
-def _add(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
-    return parser
+def _check_split_name(value: str, kind: Kind) -> str:
+    if not _SPLIT_NAME.match(value):
+        raise kind.refuse(value, "not a split name")
+    return value
+
+
+def _check_size(value: str, kind: Kind) -> str:
+    if not re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*([kKmMgGtT]i?[bB]?|[bB])?\s*", value):
+        raise kind.refuse(value, "not a size")
+    if float(re.sub(r"[^0-9.]", "", value)) <= 0:
+        raise kind.refuse(value, "not a positive size")
+    return value
+
+
+SPLIT_NAME = Kind("split-name", "letters, digits, '_' and '-'", _check_split_name, "train")
+SIZE = Kind("number", "a size such as 1GB, 256MB, 64MiB or a byte count", _check_size, "1MB")
 
 
 def register(groups: Any) -> None:
     p = _add(groups, "convert", "convert a dataset into WebDataset shards and a manifest")
+    p.set_defaults(func=cmd_convert)
     p.add_argument(
         "format", choices=FORMAT_NAMES, metavar="FORMAT", help=f"one of: {', '.join(FORMAT_NAMES)}"
     )
     p.add_argument(
-        "src", metavar="SRC", help="the dataset as downloaded (a folder; a file for 'list')"
+        "src",
+        metavar="SRC",
+        type=input_path(
+            "the dataset as downloaded: a folder (a CSV or JSONL file for 'list')",
+            example="@imagefolder",
+        ),
+        help="the dataset as downloaded (a folder; a file for 'list')",
     )
-    p.add_argument("out", metavar="OUT", help="output folder for shards and manifest.json")
-    p.add_argument("--split", help="split name (default per format: train, or the one split found)")
-    p.add_argument("--card", help="dataset card id to record in the manifest")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--shard-size", help="target shard size, e.g. 1GB, 256MB (default 1GB)")
-    size.add_argument("--samples-per-shard", type=int, metavar="N", help="samples per shard")
     p.add_argument(
-        "--workers", type=int, default=1, metavar="N", help="worker processes (default 1)"
+        "out", metavar="OUT", type=OUTPUT_DIR, help="output folder for shards and manifest.json"
+    )
+    p.add_argument(
+        "--split",
+        type=SPLIT_NAME,
+        help="split name (default per format: train, or the one split found)",
+    )
+    p.add_argument("--card", type=CARD, help="dataset card id to record in the manifest")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--shard-size", type=SIZE, help="target shard size, e.g. 1GB, 256MB (default 1GB)"
+    )
+    size.add_argument("--samples-per-shard", type=count(1), metavar="N", help="samples per shard")
+    p.add_argument(
+        "--workers", type=count(1), default=1, metavar="N", help="worker processes (default 1)"
     )
     p.add_argument(
         "--on-error",
@@ -57,39 +125,41 @@ def register(groups: Any) -> None:
     )
     p.add_argument(
         "--max-size",
-        type=int,
+        type=count(1),
         metavar="PX",
         help="re-encode images whose longest side exceeds PX (default: copy bytes unchanged)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_convert)
+    # FORMAT (the positional) is the input layout, so the output format has its own dest
+    add_format(p, ("text", "json"), shape=CONVERT_SHAPE, dest="output_format")
 
-    shards = groups.add_parser("shards", help="check and describe converted shard sets")
-    sub = shards.add_subparsers(dest="command", metavar="COMMAND", parser_class=type(shards))
-    sub.required = True
+    sub = add_group(groups, "shards", "check and describe converted shard sets")
     v = _add(
         sub,
         "verify",
         "check every shard's checksum, count and samples; exit 1 naming what is wrong",
     )
     v.add_argument(
-        "out", metavar="SOURCE", help="a folder or URL holding manifest.json, or the manifest"
+        "out",
+        metavar="SOURCE",
+        type=SHARD_SOURCE,
+        help="a folder or URL holding manifest.json, or the manifest",
     )
     v.add_argument(
         "--deep", action="store_true", help="also decode every image and open every video"
     )
-    v.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
-    v.add_argument("--format", choices=["table", "json"], default="table")
+    v.add_argument("--workers", type=count(1), default=1, metavar="N", help="processes (default 1)")
+    add_format(v, shape=VERIFY_SHAPE)
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.add_argument(
         "--max-member-bytes",
-        type=int,
+        type=count(1),
         metavar="N",
         help="refuse members larger than N bytes (default: the loader's, 1 GiB)",
     )
     v.add_argument(
         "--max-pixels",
-        type=int,
+        type=count(1),
         metavar="N",
         help="refuse images above N pixels (default: the loader's, Pillow's limit)",
     )
@@ -99,47 +169,59 @@ def register(groups: Any) -> None:
         help="let the manifest name shards outside its own folder",
     )
     v.set_defaults(func=cmd_verify)
-    i = _add(sub, "info", "show counts, sizes and classes of a shard set")
-    i.add_argument("out", metavar="OUT")
-    i.add_argument("--format", choices=["table", "json"], default="table")
-    i.set_defaults(func=cmd_info)
+    i = _add(sub, "info", "show counts, sizes and classes of a shard set", cmd_info)
+    i.add_argument("out", metavar="OUT", type=SHARD_SET)
+    add_format(i, shape=INFO_SHAPE)
 
 
-def _need_extra() -> None:
-    for name in _EXTRA_MODULES:
+def _need_extra(needs: tuple[tuple[str, str], ...] = (("PIL", "loaders"),), what: str = "") -> None:
+    for module, extra in needs:
         try:
-            importlib.import_module(name)
+            importlib.import_module(module)
         except ImportError:
-            from visiondata.registry.errors import MissingExtraError
-
-            raise MissingExtraError(name, "loaders", "the converters") from None
+            raise MissingExtraError(module, extra, what or "the converters") from None
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    _need_extra()
-    from ..convert import ConversionError, convert
+    _need_extra(_FORMAT_NEEDS[args.format], f"convert {args.format}")
+    from ..convert import convert
 
-    try:
-        result = convert(
-            args.format,
-            args.src,
-            args.out,
-            split=args.split,
-            card=args.card,
-            shard_size=args.shard_size,
-            samples_per_shard=args.samples_per_shard,
-            workers=args.workers,
-            on_error=args.on_error,
-            verify=args.verify,
-            max_size=args.max_size,
-            progress=not args.no_progress,
-        )
-    except ConversionError as exc:
-        if exc.problems or type(exc) is not ConversionError:
-            raise  # bad input: exit 1 with every item named
-        raise UsageError(str(exc)) from None
-    print(result.summary())
+    result = convert(
+        args.format,
+        args.src,
+        args.out,
+        split=args.split,
+        card=args.card,
+        shard_size=args.shard_size,
+        samples_per_shard=args.samples_per_shard,
+        workers=args.workers,
+        on_error=args.on_error,
+        verify=args.verify,
+        max_size=args.max_size,
+        progress=progress_enabled(not args.no_progress),
+    )
+    if args.output_format == "json":
+        print_json(_convert_json(result))
+    else:
+        print(result.summary())
     return 0
+
+
+def _convert_json(result: Any) -> dict[str, Any]:
+    """``convert --format json`` (:data:`CONVERT_SHAPE`)."""
+    info = result.split_info
+    return {
+        "out": str(result.out),
+        "split": result.split,
+        "manifest": str(result.out / "manifest.json"),
+        "samples": info.num_samples,
+        "shards": len(info.shards),
+        "bytes": sum(s.bytes for s in info.shards),
+        "written": result.written_shards,
+        "kept": result.kept_shards,
+        "seconds": round(result.seconds, 3),
+        "skipped": [{"item": s.item, "reason": s.reason} for s in result.skipped],
+    }
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -147,35 +229,38 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from ..shards.members import DEFAULT_LIMITS, Limits
     from ..shards.verify import verify
 
-    for name in ("workers", "max_member_bytes", "max_pixels"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} {value}: expected a number >= 1")
     limits = Limits(
         max_member_bytes=args.max_member_bytes or DEFAULT_LIMITS.max_member_bytes,
         max_pixels=args.max_pixels or DEFAULT_LIMITS.max_pixels,
     )
-    bar = _progress_bar(args, "verify")
+    bars: list[Any] = []
+
+    def tick(done: int, total: int, _read: int) -> None:
+        if not bars:
+            bars.append(progress_bar(total, "verify", "shard", not args.no_progress))
+        if bars[0] is not None:
+            bars[0].update(done - bars[0].n)
+
     try:
         report = verify(
             args.out,
             deep=args.deep,
             limits=limits,
             workers=args.workers,
-            progress=None if bar is None else (lambda done, _read: bar.update(done - bar.n)),
+            progress=tick,
             allow_external_shards=args.allow_external_shards,
         )
     finally:
-        if bar is not None:
-            bar.close()
+        if bars and bars[0] is not None:
+            bars[0].close()
     if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print_json(report.to_dict())
         return 0 if report.ok else 1
     for finding in report.findings:
         print(finding, file=sys.stderr)
     rate = report.bytes / 1e6 / report.seconds if report.seconds > 0 else 0.0
     totals = (
-        f"{report.shards} shard(s), {report.samples:,} sample(s), {_human(report.bytes)} "
+        f"{report.shards} shard(s), {report.samples:,} sample(s), {human_size(report.bytes)} "
         f"in {report.seconds:.1f} s ({rate:.0f} MB/s)"
     )
     if not report.ok:
@@ -186,31 +271,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_bar(args: argparse.Namespace, what: str) -> Any:
-    """A tqdm bar on stderr when it is a terminal and not switched off, else ``None``."""
-    if args.no_progress or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(desc=what, unit="shard", file=sys.stderr)
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
 def cmd_info(args: argparse.Namespace) -> int:
     from ..shards.verify import info
 
     data = info(args.out)
     if args.format == "json":
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return 0
     conv = data["converter"]
     print(f"card: {data['card'] or '-'}    converter: {conv['name']} {conv['version']}")
@@ -219,13 +285,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"classes: {len(classes) if classes is not None else '-'}")
     header = ("split", "samples", "shards", "bytes", "skipped")
     rows = [
-        (name, f"{s['samples']:,}", str(s["shards"]), _human(s["bytes"]), str(s["skipped"]))
+        (name, f"{s['samples']:,}", str(s["shards"]), human_size(s["bytes"]), str(s["skipped"]))
         for name, s in data["splits"].items()
     ]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    print(text_table(header, rows))
     for name, s in data["splits"].items():
         if s["class_counts"]:
             top = sorted(s["class_counts"].items(), key=lambda kv: (-kv[1], kv[0]))

@@ -88,6 +88,21 @@ def _bool(name: str, value: object) -> None:
         raise LoaderOptionError(f"{name}={value!r} is not valid (expected True or False)")
 
 
+def _require_protocols(source: object) -> None:
+    """A URL whose scheme needs an extra (``s3://``: remote, ``hf://``: hf) names that extra
+    here, before anything is opened."""
+    from visiondata.registry.extras import require_protocol
+
+    if isinstance(source, str):
+        require_protocol(source)
+    elif isinstance(source, Mapping):
+        for key in source:
+            _require_protocols(key)
+    elif isinstance(source, list | tuple):
+        for item in source:
+            _require_protocols(item)
+
+
 def _is_weighted(source: object) -> bool:
     return (
         isinstance(source, (list, tuple))
@@ -193,6 +208,7 @@ class Loader:
             raise LoaderOptionError("transform must be a function of the sample dict")
         if isinstance(fields, str):
             raise LoaderOptionError(f"fields={fields!r}: expected a list of field names")
+        _require_protocols(source)
         decoder = SampleDecoder(decode, fields, allow_pickle, max_pixels)
         limits = Limits(max_member_bytes=max_member_bytes, max_pixels=max_pixels)
         remote = RemoteOptions(

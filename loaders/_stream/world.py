@@ -44,7 +44,9 @@ def detect_world(env: Mapping[str, str] | None = None) -> World:
 
     From ``torch.distributed`` when it is initialized, else from the ``RANK`` and
     ``WORLD_SIZE`` environment variables (set by torchrun, SLURM wrappers, ...), else a single
-    process. This is the only place the loaders look at the environment.
+    process. This is the only place the loaders look at the environment. Half a world is
+    refused: ``RANK`` without ``WORLD_SIZE``, or ``WORLD_SIZE`` > 1 without ``RANK`` (every
+    process would read as rank 0 and load the same samples).
     """
     try:
         import torch.distributed as dist
@@ -54,6 +56,16 @@ def detect_world(env: Mapping[str, str] | None = None) -> World:
     except ImportError:  # pragma: no cover - torch is a dependency of the loaders
         pass
     env = os.environ if env is None else env
+    if "RANK" in env and "WORLD_SIZE" not in env:
+        raise LoaderOptionError(
+            f"RANK={env['RANK']!r} is set but WORLD_SIZE is not (expected both, as torchrun "
+            "sets them, or neither)"
+        )
+    if "WORLD_SIZE" in env and "RANK" not in env and env["WORLD_SIZE"].strip() != "1":
+        raise LoaderOptionError(
+            f"WORLD_SIZE={env['WORLD_SIZE']!r} is set but RANK is not (expected both, as "
+            "torchrun sets them, or neither)"
+        )
     if "WORLD_SIZE" in env:
         try:
             return World(rank=int(env.get("RANK", "0")), world_size=int(env["WORLD_SIZE"]))

@@ -55,7 +55,7 @@ class HFConverter(Converter):
         try:
             import datasets  # type: ignore[import-untyped]
         except ImportError:
-            raise MissingExtraError("datasets", "dev", "convert hf") from None
+            raise MissingExtraError("datasets", "hf", "convert hf") from None
         src, split = self.root, self.options.split
         if (src / "dataset_dict.json").is_file() or (src / "state.json").is_file():
             ds = datasets.load_from_disk(str(src))

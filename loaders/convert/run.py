@@ -11,6 +11,7 @@ place. Memory holds the item list (paths and labels, no bytes) and one sample at
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import multiprocessing
@@ -464,19 +465,27 @@ def _run_parallel(
         with ProcessPoolExecutor(
             max_workers=min(workers, len(todo)),
             mp_context=ctx,
-            initializer=init_worker,
+            initializer=_init_worker_ignoring_sigint,
             initargs=(conv, queue),
         ) as ex:
             waiting: Iterator[ShardTask] = iter(todo)
             pending: set[Future[ShardResult]] = set()
 
             def submit(n: int) -> None:
-                for task in _take(waiting, n):
-                    pending.add(ex.submit(worker_task, task, out, on_error))
+                with _sigint_held():  # a worker may be started here
+                    for task in _take(waiting, n):
+                        pending.add(ex.submit(worker_task, task, out, on_error))
 
             submit(2 * workers)  # bounded: never more than 2 shards queued per worker
             while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                except (
+                    KeyboardInterrupt
+                ):  # Ctrl-C: run nothing more; finished shards are journalled
+                    for p in pending:
+                        p.cancel()
+                    raise
                 _drain(queue, bar)
                 for fut in done:
                     pending.discard(fut)
@@ -500,6 +509,32 @@ def _run_parallel(
         queue.join_thread()
     if error is not None:
         raise error
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C back while worker processes may start: they inherit the blocked SIGINT, so
+    one that arrives while a worker is still importing prints no traceback there; this process
+    gets it as soon as the block ends."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _init_worker_ignoring_sigint(conv: Converter, queue: Any) -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool), so a terminal's SIGINT to the
+    whole process group prints no traceback from each worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    init_worker(conv, queue)
 
 
 def _take(it: Iterator[ShardTask], n: int) -> Iterable[ShardTask]:

@@ -247,12 +247,13 @@ def verify(
     deep: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
     opts: RemoteOptions | None = None,
     allow_external_shards: bool = False,
 ) -> VerifyReport:
     """Check the shard set at ``source`` (a folder or URL holding ``manifest.json``, or the
-    manifest itself). ``progress(shards_done, bytes_read)`` is called after each shard."""
+    manifest itself). ``progress(shards_done, shards_total, bytes_read)`` is called after each
+    shard."""
     opts = opts or RemoteOptions()
     t0 = time.monotonic()
     try:
@@ -291,7 +292,7 @@ def verify(
             report.shards += 1
             done += 1
             if progress is not None:
-                progress(done, report.bytes)
+                progress(done, len(tasks), report.bytes)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -8,19 +8,21 @@ with matplotlib's object API (no pyplot state, Agg rendering), imported only whe
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib.util
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import store
-from ..errors import UsageError, VisionDataError
-from ..schema import Card, Figure
+from ..errors import MissingExtraError, UsageError
 from ..vocab import AXES, METRICS, PROVENANCE_KINDS
+from .args import CARD, OUTPUT_FILE, add_command, add_format, add_group, did_you_mean, term
+from .output import print_json, text_table
+
+if TYPE_CHECKING:
+    from ..schema import Card, Figure
 
 __all__ = ["PLOT_FORMATS", "Row", "compare_rows", "plot_rows", "register"]
 
@@ -37,32 +39,34 @@ _COLOURS = {
 _BOUND_MARK = {"exact": "", "lower": "≥", "upper": "≤", "approx": "≈"}
 
 
-def _add(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
-    return parser
-
-
 def register(groups: Any) -> None:
-    bias = groups.add_parser(
-        "bias", help="coverage and bias figures: one card, or one axis across cards"
+    sub = add_group(groups, "bias", "coverage and bias figures: one card, or one axis across cards")
+
+    p = add_command(
+        sub, "show", "every figure of one card grouped by axis, and its bias notes", cmd_show
     )
-    sub = bias.add_subparsers(dest="command", metavar="COMMAND", parser_class=type(bias))
-    sub.required = True
+    p.add_argument("name", type=CARD, help="card id or alias (case-insensitive)")
+    add_format(p, shape="{card, figures: [{card, axis, metric, category, value, ...}], bias_notes}")
 
-    p = _add(sub, "show", "every figure of one card grouped by axis, and its bias notes")
-    p.add_argument("name", help="card id or alias (case-insensitive)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_show)
-
-    p = _add(sub, "compare", "one axis across cards, e.g. skin-type shares of the face sets")
+    p = add_command(
+        sub, "compare", "one axis across cards, e.g. skin-type shares of the face sets", cmd_compare
+    )
     p.add_argument(
-        "--axis", required=True, help="axis term, e.g. demographic.skin_type (see `cards vocab`)"
+        "--axis",
+        required=True,
+        type=term("axis", AXES),
+        help="axis term, e.g. demographic.skin_type (see `cards vocab`)",
     )
-    p.add_argument("--metric", help="only figures with this metric, e.g. proportion")
-    p.add_argument("--cards", nargs="+", metavar="NAME", help="only these cards (ids or aliases)")
-    p.add_argument("--plot", type=Path, metavar="FILE", help="also draw a bar chart (.png or .svg)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_compare)
+    p.add_argument(
+        "--metric", type=term("metric", METRICS), help="only this metric, e.g. proportion"
+    )
+    p.add_argument(
+        "--cards", nargs="+", type=CARD, metavar="NAME", help="only these cards (ids or aliases)"
+    )
+    p.add_argument(
+        "--plot", type=OUTPUT_FILE, metavar="FILE", help="also draw a bar chart (.png or .svg)"
+    )
+    add_format(p, shape="[{card, axis, metric, category, value, unit, ...}], one per figure")
 
     from . import transfers
 
@@ -131,9 +135,9 @@ class Row:
 def _check_term(table: Any, kind: str, value: str | None) -> None:
     if value is None or value in table:
         return
-    close = difflib.get_close_matches(value, list(table), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UsageError(f"unknown {kind} {value!r}{hint} (expected one of: {', '.join(table)})")
+    raise UsageError(
+        f"{value}: unknown {kind}{did_you_mean(value, table)} (expected one of: {', '.join(table)})"
+    )
 
 
 def compare_rows(
@@ -221,19 +225,12 @@ def plot_rows(rows: Sequence[Row], path: Path, title: str) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .catalogue import text_table
-
     card = store.get_card(args.name)
     rows = [Row.of(card, f) for f in card.figures]
     bias_notes = [n for n in card.notes if n.kind == "bias"]
     if args.format == "json":
         notes = [n.model_dump(mode="json", exclude_none=True) for n in bias_notes]
-        print(
-            json.dumps(
-                {"card": card.id, "figures": [asdict(r) for r in rows], "bias_notes": notes},
-                indent=2,
-            )
-        )
+        print_json({"card": card.id, "figures": [asdict(r) for r in rows], "bias_notes": notes})
         return 0
     print(f"{card.name} ({card.id}): {len(rows)} figure(s)")
     by_axis: dict[str, list[Row]] = {}
@@ -280,14 +277,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .catalogue import text_table
-
     if args.plot is not None:
         if args.plot.suffix.lower() not in PLOT_FORMATS:
             formats = " or ".join(PLOT_FORMATS)
             raise UsageError(f"--plot {args.plot}: expected a file ending in {formats}")
         if importlib.util.find_spec("matplotlib") is None:
-            raise UsageError("--plot needs matplotlib: pip install 'visiondata[plots]'")
+            raise MissingExtraError("matplotlib", "plots", "--plot")
     cards = (
         None
         if args.cards is None
@@ -296,13 +291,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows = compare_rows(args.axis, args.metric, cards)
     if not rows:
         with_axis = sorted({f.axis for c in (cards or store.list_cards()) for f in c.figures})
-        raise VisionDataError(
-            f"no figure on axis {args.axis!r}"
-            + (f" with metric {args.metric!r}" if args.metric else "")
-            + f" in the selected cards (axes with figures there: {', '.join(with_axis) or 'none'})"
+        raise UsageError(
+            f"--axis {args.axis}"
+            + (f" --metric {args.metric}" if args.metric else "")
+            + ": no figure in the selected cards (expected one of the axes with figures there: "
+            + f"{', '.join(with_axis) or 'none'})"
         )
     if args.format == "json":
-        print(json.dumps([asdict(r) for r in rows], indent=2))
+        print_json([asdict(r) for r in rows])
     else:
         header = (
             "card",

@@ -6,64 +6,70 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import store
 from ..errors import UsageError
-from ..schema import Card
 from ..vocab import VOCABULARIES, render_markdown
+from .args import (
+    CARD,
+    CARD_PATHS,
+    NEW_ID,
+    OUTPUT_DIR,
+    TEXT,
+    add_command,
+    add_format,
+    add_group,
+    term,
+)
+from .output import print_json, render
+
+if TYPE_CHECKING:
+    from ..schema import Card
 
 __all__ = ["card_json_schema", "register"]
 
 
-def _add(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help)
-    return parser
-
-
 def register(groups: Any) -> None:
-    cards = groups.add_parser("cards", help="query, show and validate dataset cards")
-    sub = cards.add_subparsers(dest="command", metavar="COMMAND", parser_class=type(cards))
-    sub.required = True
+    sub = add_group(groups, "cards", "query, show and validate dataset cards")
 
-    p = _add(sub, "list", "list the dataset cards")
-    p.add_argument("pattern", nargs="?", help="fnmatch pattern on id or alias, e.g. 'coco*'")
-    p.add_argument("--task", help="only cards with this task")
-    p.add_argument("--modality", help="only cards with this modality")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_list)
+    p = add_command(sub, "list", "list the dataset cards", cmd_list)
+    p.add_argument(
+        "pattern", nargs="?", type=TEXT, help="fnmatch pattern on id or alias, e.g. 'coco*'"
+    )
+    p.add_argument("--task", type=term("task", VOCABULARIES["task"]), help="only this task")
+    p.add_argument(
+        "--modality", type=term("modality", VOCABULARIES["modality"]), help="only this modality"
+    )
+    add_format(p, ("table", "json", "csv"), shape=LIST_SHAPE)
 
-    p = _add(sub, "show", "show one card")
-    p.add_argument("name", help="card id or alias (case-insensitive)")
-    p.add_argument("--format", choices=["yaml", "json"], default="yaml")
-    p.set_defaults(func=cmd_show)
+    p = add_command(sub, "show", "show one card (YAML: the card file as written)", cmd_show)
+    p.add_argument("name", type=CARD, help="card id or alias (case-insensitive)")
+    add_format(p, ("yaml", "json"), shape="the card's fields under the schema's names")
 
-    p = _add(sub, "validate", "validate card files; exit 1 if any is invalid")
+    p = add_command(sub, "validate", "validate card files; exit 1 if any is invalid", cmd_validate)
     p.add_argument(
         "paths",
         nargs="*",
-        type=Path,
+        type=CARD_PATHS,
         help="card files or directories (default: shipped cards and VISIONDATA_CARDS_PATH)",
     )
-    p.set_defaults(func=cmd_validate)
+    add_format(p, ("text", "json"), shape=VALIDATE_SHAPE)
 
-    p = _add(sub, "new", "write a card scaffold with TODO markers")
-    p.add_argument("id", help="the new card's id, e.g. my-dataset-2024")
+    p = add_command(sub, "new", "write a card scaffold with TODO markers", cmd_new)
+    p.add_argument("id", type=NEW_ID, help="the new card's id, e.g. my-dataset-2024")
     p.add_argument(
         "--dir",
-        type=Path,
+        type=OUTPUT_DIR,
         default=None,
         help="where to write (default: ./cards if present, else .)",
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
-    p.set_defaults(func=cmd_new)
 
-    p = _add(sub, "schema", "print the card JSON Schema")
-    p.set_defaults(func=cmd_schema)
+    add_command(sub, "schema", "print the card JSON Schema", cmd_schema)
 
-    p = _add(sub, "vocab", "print the controlled vocabularies")
-    p.add_argument("--format", choices=["markdown", "json"], default="markdown")
-    p.set_defaults(func=cmd_vocab)
+    p = add_command(sub, "vocab", "print the controlled vocabularies", cmd_vocab)
+    add_format(p, ("markdown", "json"), shape="{vocabulary: {term: description}}")
 
     from . import catalogue, site
 
@@ -71,10 +77,15 @@ def register(groups: Any) -> None:
     site.register_into(sub)
 
 
-def _check_term(vocabulary: str, value: str | None) -> None:
-    if value is not None and value not in VOCABULARIES[vocabulary]:
-        valid = ", ".join(VOCABULARIES[vocabulary])
-        raise UsageError(f"unknown {vocabulary} {value!r} (expected one of: {valid})")
+#: ``cards list --format json``: one object per card.
+LIST_SHAPE = (
+    "[{id, name, year, tasks, modalities, status, total_examples, figures}], "
+    "figures being the number of figures"
+)
+#: ``cards validate --format json``.
+VALIDATE_SHAPE = (
+    "{checked, valid, invalid, problems: [{file, line, path, message}]}, problems in file order"
+)
 
 
 def card_dict(card: Card) -> dict[str, Any]:
@@ -84,58 +95,41 @@ def card_dict(card: Card) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _check_term("task", args.task)
-    _check_term("modality", args.modality)
-    cards = store.list_cards(args.pattern, task=args.task, modality=args.modality)
+    rows = store.list_rows(args.pattern, task=args.task, modality=args.modality)
     if args.format == "json":
-        rows = [
-            {
-                "id": c.id,
-                "name": c.name,
-                "year": c.year,
-                "tasks": c.tasks,
-                "modalities": c.modalities,
-                "status": c.status.state,
-                "total_examples": c.total_examples,
-                "figures": len(c.figures),
-                "transfers": len(c.transfers),
-                "editions": [e.id for e in c.editions],
-            }
-            for c in cards
-        ]
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     header = ("id", "year", "status", "examples", "figures", "editions", "tasks")
-    rows_t = [
+    table: list[tuple[Any, ...]] = [
         (
-            c.id,
-            str(c.year),
-            c.status.state,
-            f"{c.total_examples:,}",
-            str(len(c.figures)),
-            ", ".join(e.id for e in c.editions) or "-",
-            ", ".join(c.tasks),
+            r["id"],
+            r["year"],
+            r["status"],
+            r["total_examples"],
+            r["figures"],
+            r["editions"],
+            r["tasks"],
         )
-        for c in cards
+        for r in rows
     ]
-    widths = [max([len(h), *(len(r[i]) for r in rows_t)]) for i, h in enumerate(header)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    for r in rows_t:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-    print(f"{len(cards)} card(s)", file=sys.stderr)
+    if args.format == "table":
+        table = [
+            (i, str(y), st, f"{n:,}", str(f), ", ".join(e) or "-", ", ".join(t))
+            for i, y, st, n, f, e, t in table
+        ]
+    print(render(header, table, args.format))
+    print(f"{len(rows)} card(s)", file=sys.stderr)
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    card = store.get_card(args.name)
-    data = card_dict(card)
     if args.format == "json":
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        import yaml
-
-        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100), end="")
-        print(_computed_comments(card), end="")
+        print_json(card_dict(store.get_card(args.name)))
+        return 0
+    # the card as its file holds it: comments, block scalars and key order kept
+    text = store.card_path(args.name).read_text(encoding="utf-8")
+    print(text, end="" if text.endswith("\n") else "\n")
+    print(_computed_comments(store.get_card(args.name)), end="")
     return 0
 
 
@@ -154,12 +148,7 @@ def _computed_comments(card: Card) -> str:
 def _expand(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            files += sorted(p.glob("*.yaml"))
-        elif p.exists():
-            files.append(p)
-        else:
-            raise UsageError(f"no such file or directory: {p}")
+        files += sorted(p.glob("*.yaml")) if p.is_dir() else [p]
     return files
 
 
@@ -174,13 +163,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     others = [card_editions(f) for f in default_files if f.resolve() not in given]
     known = dict(x for x in others if x is not None)
     problems = validate_cards(files, known_editions=known)
-    for problem in problems:
-        print(problem)
     bad = len({p.file for p in problems})
-    print(
-        f"{len(files)} card(s) checked: {len(files) - bad} valid, {bad} invalid, {len(problems)} problem(s)",
-        file=sys.stderr,
+    if args.format == "json":
+        print_json(
+            {
+                "checked": len(files),
+                "valid": len(files) - bad,
+                "invalid": bad,
+                "problems": [
+                    {"file": p.file, "line": p.line, "path": p.path, "message": p.message}
+                    for p in problems
+                ],
+            }
+        )
+    else:
+        for problem in problems:
+            print(problem)
+    what = ", ".join(str(p) for p in args.paths) if args.paths else "the catalogue"
+    summary = (
+        f"{len(files)} card(s) checked: {len(files) - bad} valid, {bad} invalid, "
+        f"{len(problems)} problem(s)"
     )
+    print(f"visiondata: cards validate: {what}: {summary}", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -198,7 +202,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if path.exists() and not args.force:
-        raise UsageError(f"{path} exists (use --force to overwrite)")
+        raise UsageError(f"{path}: already exists (expected a new file; --force overwrites it)")
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(path)
@@ -206,6 +210,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def card_json_schema() -> dict[str, Any]:
+    from ..schema import Card
+
     schema = Card.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

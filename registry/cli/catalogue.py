@@ -8,15 +8,28 @@ pays for them.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import tables
 from ..errors import UsageError
+from ..query import DEFAULT_TIMEOUT
+from .args import (
+    CARD,
+    NEW_ID,
+    OUTPUT_DIR,
+    OUTPUT_FILE,
+    SQL,
+    add_command,
+    add_format,
+    count,
+    input_file,
+    input_path,
+    number,
+    read_text,
+)
+from .output import cell, print_json, render, text_table
 
 if TYPE_CHECKING:
     from ..schema import Card, Verification
@@ -26,10 +39,14 @@ __all__ = [
     "STATS_QUERIES",
     "cell",
     "register_into",
+    "render",
     "stats",
     "text_table",
     "unverified",
 ]
+
+#: Rows ``cards query`` prints at most by default (``--max-rows``; 0: every row).
+DEFAULT_MAX_ROWS = 1000
 
 #: Export formats of ``cards export --to``: module (under .export) and its one-line description.
 EXPORTERS: Mapping[str, tuple[str, str]] = {
@@ -94,38 +111,63 @@ STATS_QUERIES: Mapping[str, str] = {
 }
 
 
-def _add(sub: Any, name: str, help: str, **kwargs: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help, **kwargs)
-    return parser
+def _query_epilog() -> str:
+    from .. import tables
+
+    return (
+        "examples:\n"
+        "  visiondata cards query \"SELECT id, year FROM cards WHERE status <> 'active'\"\n"
+        '  visiondata cards query "SELECT card_id, category, value FROM figures '
+        "WHERE axis = 'demographic.skin_type'\"\n\n"
+        f"limits: --timeout (default {DEFAULT_TIMEOUT:g} s), --max-rows printed (default "
+        f"{DEFAULT_MAX_ROWS}); DuckDB runs with memory_limit 1GB, 2 threads, no disk access.\n\n"
+        "tables and columns (list columns are arrays: use unnest() or list_contains()):\n\n"
+        + tables.render_text()
+    )
 
 
 def register_into(sub: Any) -> None:
     """Add this module's commands to the ``cards`` group's subparsers."""
-    p = _add(
+    p = add_command(
         sub,
         "query",
         "run read-only SQL over the catalogue's tables (in-process DuckDB)",
-        epilog="examples:\n"
-        "  visiondata cards query \"SELECT id, year FROM cards WHERE status <> 'active'\"\n"
-        '  visiondata cards query "SELECT card_id, category, value FROM figures '
-        "WHERE axis = 'demographic.skin_type'\"\n\n"
-        "tables and columns (list columns are arrays: use unnest() or list_contains()):\n\n"
-        + tables.render_text(),
+        cmd_query,
+        epilog=_query_epilog,  # a callable: built only for --help (it imports the models)
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sql", help="one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT) statement")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.set_defaults(func=cmd_query)
+    p.add_argument(
+        "sql", type=SQL, help="one SELECT (or WITH, DESCRIBE, SHOW, SUMMARIZE, PIVOT) statement"
+    )
+    add_format(p, ("table", "json", "csv"), shape="[{column: value}], one object per row")
+    p.add_argument(
+        "--timeout",
+        type=number(0.0, what="seconds"),
+        default=DEFAULT_TIMEOUT,
+        help=f"stop the query after this many seconds (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--max-rows",
+        type=count(0, "rows printed; 0 prints every row"),
+        default=DEFAULT_MAX_ROWS,
+        help="print at most this many rows and say how many were cut "
+        f"(default {DEFAULT_MAX_ROWS}; 0: every row)",
+    )
 
-    p = _add(sub, "export-tables", "write the catalogue's tables as Parquet files, one per table")
-    p.add_argument("dir", type=Path, help="output directory (created if missing)")
-    p.set_defaults(func=cmd_export_tables)
+    p = add_command(
+        sub,
+        "export-tables",
+        "write the catalogue's tables as Parquet files, one per table",
+        cmd_export_tables,
+    )
+    p.add_argument("dir", type=OUTPUT_DIR, help="output directory (created if missing)")
 
-    p = _add(
+    p = add_command(
         sub,
         "stats",
         "catalogue health: verified / secondary / unverified shares, located share, figures by "
         "axis, ...",
+        cmd_stats,
     )
     p.add_argument(
         "--unverified",
@@ -133,115 +175,70 @@ def register_into(sub: Any) -> None:
         help="instead, list every figure, transfer, split and class count not verified, with "
         "what was read",
     )
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_stats)
+    add_format(p, shape="{section: [{column: value}]}")
 
-    p = _add(sub, "export", f"export one card to another format ({' | '.join(EXPORTERS)})")
-    p.add_argument("name", help="card id or alias")
+    p = add_command(
+        sub, "export", f"export one card to another format ({' | '.join(EXPORTERS)})", cmd_export
+    )
+    p.add_argument("name", type=CARD, help="card id or alias")
     formats = "; ".join(f"{k}: {d}" for k, (_, d) in EXPORTERS.items())
     p.add_argument("--to", required=True, choices=list(EXPORTERS), help=formats)
-    p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
+    p.add_argument(
+        "-o", "--output", type=OUTPUT_FILE, help="output file (default: standard output)"
+    )
     p.add_argument(
         "--shards",
-        type=Path,
+        type=input_path(
+            "a shard set: its manifest.json, or the folder holding it", example="@shards"
+        ),
         metavar="DIR",
         help="with --to hf: a shard set (its manifest.json, or the directory holding it); the "
         "card's configs then point at its shards, relative to that directory",
     )
-    p.set_defaults(func=cmd_export)
 
-    p = _add(sub, "import-hf", "draft a card from a Hugging Face dataset card (README.md)")
-    p.add_argument("path", type=Path, help="the Hugging Face README.md")
-    p.add_argument("--id", help="the new card's id (default: from pretty_name or the folder)")
-    p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
-    p.set_defaults(func=cmd_import_hf)
-
-
-# --- rendering ------------------------------------------------------------------------------
-
-
-def cell(value: Any) -> str:
-    """One value as table text: NULL empty, floats in 6 significant digits, lists joined."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return ", ".join(cell(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return str(value)
-
-
-def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Rows as left-aligned columns under a header (numbers right-aligned)."""
-    text = [[cell(v) for v in r] for r in rows]
-    numeric = [
-        all(
-            isinstance(r[i], int | float) and not isinstance(r[i], bool)
-            for r in rows
-            if r[i] is not None
-        )
-        and any(r[i] is not None for r in rows)
-        for i in range(len(header))
-    ]
-    widths = [max([len(h), *(len(r[i]) for r in text)]) for i, h in enumerate(header)]
-
-    def line(values: Sequence[str], align: bool = True) -> str:
-        parts = [
-            v.rjust(w) if align and num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(header, align=False), *(line(r) for r in text)])
-
-
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    if isinstance(value, float):
-        return repr(value)  # full precision, unlike the table view
-    return cell(value)
-
-
-def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    """A query result as ``table``, ``json`` or ``csv`` text."""
-    if fmt == "json":
-        records = [dict(zip(columns, r, strict=True)) for r in rows]
-        return json.dumps(records, indent=2, default=str, ensure_ascii=False)
-    if fmt == "csv":
-        import io
-
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_csv_cell(v) for v in r] for r in rows)
-        return buf.getvalue().rstrip("\n")
-    return text_table(columns, rows)
+    p = add_command(
+        sub, "import-hf", "draft a card from a Hugging Face dataset card (README.md)", cmd_import_hf
+    )
+    p.add_argument(
+        "path",
+        type=input_file("a Hugging Face README.md", example="@hf-readme", content="utf-8"),
+        help="the README.md",
+    )
+    p.add_argument(
+        "--id", type=NEW_ID, help="the new card's id (default: from pretty_name or the folder)"
+    )
+    p.add_argument(
+        "-o", "--output", type=OUTPUT_FILE, help="output file (default: standard output)"
+    )
 
 
 # --- commands -------------------------------------------------------------------------------
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from ..query import connect, execute_rows
+    from ..query import connect, fetch_rows
 
-    columns, rows = execute_rows(connect(), args.sql)  # no pyarrow needed on this path
-    print(render(columns, rows, args.format))
-    print(f"{len(rows)} row(s)", file=sys.stderr)
+    result = fetch_rows(  # no pyarrow needed on this path unless rows are cut
+        connect(), args.sql, timeout=args.timeout, max_rows=args.max_rows or None
+    )
+    print(render(result.columns, result.rows, args.format))
+    if result.cut:
+        print(
+            f"{result.total:,} row(s), {result.cut:,} not shown (--max-rows {args.max_rows}; "
+            "0 shows every row)",
+            file=sys.stderr,
+        )
+    else:
+        print(f"{result.total} row(s)", file=sys.stderr)
     return 0
 
 
 def cmd_export_tables(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
+    from .. import tables
     from ..store import list_cards
 
-    if args.dir.exists() and not args.dir.is_dir():
-        raise UsageError(f"{args.dir} exists and is not a directory")
     args.dir.mkdir(parents=True, exist_ok=True)
     for name, table in tables.build_tables(list_cards()).items():
         path = args.dir / f"{name}.parquet"
@@ -304,7 +301,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.unverified:
         rows = unverified()
         if args.format == "json":
-            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            print_json(rows)
         else:
             header = ["card", "what", "id", "status", "read"]
             print(text_table(header, [[r[h] for h in header] for r in rows]))
@@ -312,7 +309,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
     sections = stats()
     if args.format == "json":
-        print(json.dumps(sections, indent=2, default=str))
+        print_json(sections)
         return 0
     blocks = []
     for title, rows in sections.items():
@@ -365,8 +362,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import_hf(args: argparse.Namespace) -> int:
     from ..export.import_hf import draft_card
 
-    if not args.path.is_file():
-        raise UsageError(f"no such file: {args.path}")
-    text = args.path.read_text(encoding="utf-8")
+    text = read_text(args.path, "a Hugging Face README.md in UTF-8")
     _write(draft_card(text, card_id=args.id, source=str(args.path)), args.output)
     return 0

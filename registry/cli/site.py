@@ -8,7 +8,6 @@ the health page shows (``cards stats`` and ``cards stats --unverified``, from
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import tempfile
@@ -17,28 +16,26 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .args import OUTPUT_DIR, TEXT, add_command, count, input_dir
 
 __all__ = ["build", "query_limits", "register_into"]
-
-
-def _folders(value: str) -> list[Path]:
-    return [Path(p) for p in value.split(os.pathsep) if p]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cards-path",
-        type=_folders,
-        action="extend",
+        type=input_dir("a folder of card files", example="cards"),
+        action="append",
         metavar="DIR",
-        help="card folders to add to the shipped cards, instead of VISIONDATA_CARDS_PATH "
-        f"(repeat it, or join folders with {os.pathsep!r})",
+        help="a card folder to add to the shipped cards, instead of VISIONDATA_CARDS_PATH "
+        "(repeat it for several)",
     )
     p.add_argument(
         "--no-shipped", action="store_true", help="leave the shipped cards out (only --cards-path)"
     )
     p.add_argument(
         "--edit-url",
+        type=TEXT,
         metavar="TEMPLATE",
         help="where 'edit this card' links go, with {id} or {file}, e.g. "
         "https://github.com/ORG/visiondata/edit/main/cards/{file} (default: the site's own "
@@ -46,36 +43,45 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=count(1, "processes drawing charts"),
         default=None,
         metavar="N",
-        help="processes drawing charts (default: cores, at most 4)",
+        help="processes drawing charts (default: the cores, at most 4)",
     )
 
 
 def register_into(sub: Any) -> None:
     """Add ``site`` and ``serve`` to the ``cards`` group's subparsers."""
-    help = "build a static website of every card, its figures drawn (works from file://)"
-    p: argparse.ArgumentParser = sub.add_parser("site", help=help, description=help)
-    p.add_argument("out", type=Path, help="the folder to write (new, empty, or a previous site)")
-    _common(p)
-    p.set_defaults(func=cmd_site)
-
-    help = "serve the catalogue's website on 127.0.0.1, with a live SQL box"
-    p = sub.add_parser("serve", help=help, description=help)
+    p = add_command(
+        sub,
+        "site",
+        "build a static website of every card, its figures drawn (works from file://)",
+        cmd_site,
+    )
     p.add_argument(
-        "--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000; 0: any free port)"
+        "out", type=OUTPUT_DIR, help="the folder to write (new, empty, or a previous site)"
     )
     _common(p)
-    p.set_defaults(func=cmd_serve)
+    p = add_command(
+        sub, "serve", "serve the catalogue's website on 127.0.0.1, with a live SQL box", cmd_serve
+    )
+    p.add_argument(
+        "--port",
+        type=count(0, "a TCP port on 127.0.0.1, 0 for any free one"),
+        default=8000,
+        help="port on 127.0.0.1 (default 8000; 0: any free port)",
+    )
+    _common(p)
 
 
 def query_limits() -> Any:
     """The limits of ``cards query``, which the SQL box applies too."""
+    from ..query import DEFAULT_TIMEOUT
     from ..site.serve import QueryLimits
+    from .catalogue import DEFAULT_MAX_ROWS
 
     # The one place the limits of `cards query` reach the server (see QueryRunner).
-    return QueryLimits(timeout=None, max_rows=1000)
+    return QueryLimits(timeout=DEFAULT_TIMEOUT, max_rows=DEFAULT_MAX_ROWS)
 
 
 def build(
@@ -98,8 +104,6 @@ def build(
     require_jinja()
     check_out(out)  # before the cards are read: a wrong folder is the first thing to hear about
     check_edit_url(edit_url)
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"--jobs {jobs}: expected a number of processes >= 1")
     site_cards = load_cards(card_folders(cards_path, shipped=shipped))
     if not site_cards:
         raise UsageError("no cards to build a site of (--no-shipped without --cards-path?)")

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import math
 import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import store
-from ..errors import UsageError, VisionDataError
-from ..schema import Card, Transfer
-from ..vocab import METRICS, TASKS, TRANSFER_SETTINGS
+from ..errors import MissingExtraError, UsageError
+from ..vocab import METRICS, TASKS, TRANSFER_SETTINGS, UNITS
+from .args import CARD, OUTPUT_FILE, TEXT, add_command, add_format, did_you_mean, term
+from .output import print_json
+
+if TYPE_CHECKING:
+    from ..schema import Card, Transfer
 
 __all__ = ["PLOT_FORMATS", "TransferRow", "matrix", "plot_matrix", "register_into", "select"]
 
@@ -34,21 +37,39 @@ _BOUND_MARK = {"exact": "", "lower": "≥", "upper": "≤", "approx": "≈"}
 def register_into(sub: Any) -> None:
     """Add ``transfers`` to the ``bias`` group's subparsers."""
     help = "transfer figures as a source x target matrix for one metric (and a heatmap)"
-    p: argparse.ArgumentParser = sub.add_parser("transfers", help=help, description=help)
+    p = add_command(sub, "transfers", help, cmd_transfers)
     p.add_argument(
         "cards",
         nargs="*",
         metavar="CARD",
+        type=CARD,
         help="only transfers with one of these cards as source or target (ids or aliases)",
     )
-    p.add_argument("--metric", help="metric term, e.g. miou (needed when several match)")
-    p.add_argument("--unit", help="unit term, e.g. percent (needed when several match)")
-    p.add_argument("--setting", help="source-only | adapted | target-only | zero-shot | fine-tuned")
-    p.add_argument("--subject", help="only this model or method (name, case-insensitive)")
-    p.add_argument("--task", help="only this task term, e.g. semantic-segmentation")
-    p.add_argument("--plot", type=Path, metavar="FILE", help="also draw a heatmap (.png or .svg)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.set_defaults(func=cmd_transfers)
+    p.add_argument(
+        "--metric",
+        type=term("metric", METRICS),
+        help="metric term, e.g. miou (needed when several match)",
+    )
+    p.add_argument(
+        "--unit",
+        type=term("unit", UNITS),
+        help="unit term, e.g. percent (needed when several match)",
+    )
+    p.add_argument(
+        "--setting",
+        type=term("setting", TRANSFER_SETTINGS),
+        help="source-only | adapted | target-only | zero-shot | fine-tuned",
+    )
+    p.add_argument(
+        "--subject", type=TEXT, help="only this model or method (name, case-insensitive)"
+    )
+    p.add_argument(
+        "--task", type=term("task", TASKS), help="only this task term, e.g. semantic-segmentation"
+    )
+    p.add_argument(
+        "--plot", type=OUTPUT_FILE, metavar="FILE", help="also draw a heatmap (.png or .svg)"
+    )
+    add_format(p, shape="[{source, target, id, task, setting, subject, metric, value, ...}]")
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -102,7 +123,10 @@ class TransferRow:
 
 def _check(table: Any, kind: str, value: str | None) -> None:
     if value is not None and value not in table:
-        raise UsageError(f"unknown {kind} {value!r} (expected one of: {', '.join(table)})")
+        raise UsageError(
+            f"{value}: unknown {kind}{did_you_mean(value, table)} (expected one of: "
+            f"{', '.join(table)})"
+        )
 
 
 def select(
@@ -249,7 +273,7 @@ def cmd_transfers(args: argparse.Namespace) -> int:
             formats = " or ".join(PLOT_FORMATS)
             raise UsageError(f"--plot {args.plot}: expected a file ending in {formats}")
         if importlib.util.find_spec("matplotlib") is None:
-            raise UsageError("--plot needs matplotlib: pip install 'visiondata[plots]'")
+            raise MissingExtraError("matplotlib", "plots", "--plot")
     involving = [store.get_card(name).id for name in args.cards]
     catalogue = store.list_cards()
     rows = select(
@@ -263,15 +287,16 @@ def cmd_transfers(args: argparse.Namespace) -> int:
     )
     if not rows:
         total = sum(len(c.transfers) for c in catalogue)
-        raise VisionDataError(
-            f"no transfer figure matches{_criteria(args)} ({total} transfer figure(s) in the "
-            'catalogue; `visiondata cards query "SELECT * FROM transfers"` lists them)'
+        raise UsageError(
+            f"no transfer figure matches{_criteria(args)} (expected one of the {total} transfer "
+            'figure(s) in the catalogue; `visiondata cards query "SELECT * FROM transfers"` '
+            "lists them)"
         )
     m = matrix(rows)
     if args.plot is not None:
         check_plottable(m)
     if args.format == "json":
-        print(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
+        print_json([asdict(r) for r in rows])
     else:
         print(render_matrix(m))
         print("\n* not verified" if any(r.verification != "verified" for r in rows) else "")

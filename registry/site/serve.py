@@ -90,14 +90,13 @@ class QueryRunner:
         self.limits = limits
 
     def __call__(self, sql: str) -> QueryResult:
-        from ..query import connect, execute_rows
+        from ..query import connect, fetch_rows
 
-        # The limits plug in here, and only here.
-        # TODO(issue 18): registry/query.py does not bound queries yet (no timeout, no row
-        # limit); when it does, pass self.limits to it instead of cutting the rows below.
-        columns, rows = execute_rows(connect(self.cards), sql)
-        shown = rows if self.limits.max_rows is None else rows[: self.limits.max_rows]
-        return QueryResult(columns, list(shown), len(rows))
+        # The limits plug in here, and only here: the engine of `cards query` applies them.
+        result = fetch_rows(
+            connect(self.cards), sql, timeout=self.limits.timeout, max_rows=self.limits.max_rows
+        )
+        return QueryResult(result.columns, list(result.rows), result.total)
 
 
 def _csv_cell(value: Any) -> str:

@@ -96,6 +96,26 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
     assert "(small group)" in out.stdout
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["n"] == 400
+    as_json = subprocess.run(
+        [
+            *out.args[:4],
+            str(path),
+            "--label",
+            "label",
+            "--pred",
+            "pred",
+            "--group",
+            "skin",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["n"] == 400 and report["groups"] == ["skin"] and report["rows"]
     with Image.open(tmp_path / "r.png") as img:
         assert img.format == "PNG" and img.width > 100
     bad = subprocess.run(
@@ -116,4 +136,4 @@ def test_cli_table_json_and_plot(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert bad.returncode == 2 and "columns ['nope'] are not in the predictions" in bad.stderr
+    assert bad.returncode == 2 and "--label nope: not a column of" in bad.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,4 +85,9 @@ def test_cli_prints_accuracy_and_figure(
     assert code == 0
     assert "vs chance" in out and "axis: separability" in out
     assert out_json.exists()
+    argv = ["namethat", str(sources["warm"]), str(sources["cool"]), "--per-source", "10"]
+    assert main([*argv, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["names"] == ["warm", "cool"] and data["figure"]["axis"] == "separability"
+    assert set(data) >= {"accuracy", "chance", "confusion", "n_train", "n_test", "seed"}
     assert main(["namethat", str(sources["warm"]), str(sources["cool"]), "--per-source", "2"]) == 2

@@ -131,7 +131,7 @@ def test_missing_extra_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
-    assert main(["convert", "imagefolder", str(tmp_path), str(tmp_path / "out")]) == 1
+    assert main(["convert", "imagefolder", str(tmp_path), str(tmp_path / "out")]) == 2
     assert 'pip install "visiondata[loaders]"' in capsys.readouterr().err
 
 

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from PIL import Image
 from visiondata.registry import get_card
 from visiondata.registry.cli import main
 from visiondata.registry.cli.bias import Row, compare_rows, plot_rows
@@ -67,7 +66,10 @@ def test_compare_filters_cards_and_metric(capsys: pytest.CaptureFixture[str]) ->
     ("args", "message"),
     [
         (["--axis", "demographic.skintype"], "did you mean demographic.skin_type"),
-        (["--axis", "class_balance", "--metric", "imbalance"], "unknown metric 'imbalance'"),
+        (
+            ["--axis", "class_balance", "--metric", "imbalance"],
+            "--metric imbalance: unknown metric",
+        ),
         (
             ["--axis", "class_balance", "--plot", "chart.pdf"],
             "expected a file ending in .png or .svg",
@@ -83,14 +85,18 @@ def test_compare_usage_errors(
 
 
 def test_compare_without_matching_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bias", "compare", "--axis", "answer_prior", "--cards", "adience"]) == 1
+    assert main(["bias", "compare", "--axis", "answer_prior", "--cards", "adience"]) == 2
     err = capsys.readouterr().err
-    assert "no figure on axis 'answer_prior'" in err and "demographic.skin_type" in err
+    assert "--axis answer_prior: no figure in the selected cards" in err
+    assert "demographic.skin_type" in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.extras  # matplotlib, Pillow or mlcroissant
 def test_compare_plot_png_is_a_valid_image(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from PIL import Image
+
     path = tmp_path / "plots" / "skin.png"
     assert main(["bias", "compare", "--axis", "demographic.skin_type", "--plot", str(path)]) == 0
     assert str(path) in capsys.readouterr().err
@@ -100,6 +106,7 @@ def test_compare_plot_png_is_a_valid_image(
         assert img.format == "PNG" and img.width > 300 and img.height > 200
 
 
+@pytest.mark.extras  # matplotlib (the plots extra)
 def test_plot_svg_marks_provenance_and_verification(tmp_path: Path) -> None:
     card = get_card("adience")
     base = Row.of(card, card.figures[0])

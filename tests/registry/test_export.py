@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from huggingface_hub import DatasetCard
 from visiondata.registry import Card, get_card, list_cards
 from visiondata.registry.cli import main
 from visiondata.registry.export import croissant, datasheet, hf
@@ -48,6 +47,7 @@ def mlc(offline: None) -> Any:
 
 
 # rdflib (used by mlcroissant) deprecates a class mlcroissant still uses; not ours to fix.
+@pytest.mark.extras  # matplotlib, Pillow or mlcroissant
 @pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
 @pytest.mark.parametrize("card", CARDS, ids=IDS)
 def test_croissant_passes_mlcroissant(card: Card, mlc: Any) -> None:
@@ -92,6 +92,15 @@ def test_hf_card_header_parses(card: Card) -> None:
     if all(s.num_examples is not None for s in card.splits.values()):
         assert len(meta["size_categories"]) == 1
     assert "### Discussion of Biases" in body and card.citation.strip() in body
+
+
+@pytest.mark.extras  # huggingface_hub (the hf extra)
+@pytest.mark.parametrize("card", CARDS, ids=IDS)
+def test_hf_card_header_parses_with_the_hubs_parser(card: Card) -> None:
+    from huggingface_hub import DatasetCard
+
+    text = hf.render(card)
+    meta, _ = parse_hf_card(text)
     data = DatasetCard(text).data  # the Hub's own parser reads the same header
     assert data.license == meta["license"] and data.task_categories == meta["task_categories"]
 

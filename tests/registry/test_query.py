@@ -229,9 +229,11 @@ def test_cli_query_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert out.out.splitlines()[0].split() == ["id", "year", "tasks"] and "1 row(s)" in out.err
 
 
-def test_cli_query_error_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["cards", "query", "SELECT nope FROM cards"]) == 1
-    assert "nope" in capsys.readouterr().err
+def test_cli_query_error_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["cards", "query", "SELECT nope FROM cards"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("visiondata: cards query: SELECT nope FROM cards: Binder Error")
+    assert len(err.splitlines()) == 1
 
 
 def test_query_help_lists_every_column() -> None:

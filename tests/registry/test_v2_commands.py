@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from huggingface_hub import DatasetCard
-from PIL import Image
 from visiondata.registry import get_card, list_cards
 from visiondata.registry.cli import main
 from visiondata.registry.cli.catalogue import STATS_QUERIES, unverified
@@ -216,20 +214,25 @@ def test_transfer_matrix_cells_and_selection(
 
 
 def test_empty_transfer_matrix_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bias", "transfers", "--setting", "zero-shot"]) == 1
+    assert main(["bias", "transfers", "--setting", "zero-shot"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert captured.err.startswith(
-        "visiondata: error: no transfer figure matches with setting 'zero-shot' ("
+        "visiondata: bias transfers: no transfer figure matches with setting 'zero-shot' ("
     )
     assert main(["bias", "transfers", "--setting", "zero-shott"]) == 2
-    assert "unknown setting 'zero-shott'" in capsys.readouterr().err
+    assert (
+        "--setting zero-shott: unknown setting; did you mean zero-shot?" in capsys.readouterr().err
+    )
 
 
+@pytest.mark.extras  # matplotlib, Pillow or mlcroissant
 def test_transfer_heatmap_png_and_svg(
     transfer_cards: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from PIL import Image
+
     png = tmp_path / "plots" / "transfers.png"
     assert (
         main(["bias", "transfers", "toy-set", "other-set", "--unit", "percent", "--plot", str(png)])
@@ -253,6 +256,7 @@ def test_transfer_heatmap_png_and_svg(
     assert "expected a file ending in .png or .svg" in capsys.readouterr().err
 
 
+@pytest.mark.extras  # matplotlib (the plots extra)
 def test_heatmap_refuses_a_crowded_cell(
     transfer_cards: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -277,7 +281,7 @@ def test_heatmap_refuses_a_crowded_cell(
     captured = capsys.readouterr()
     assert captured.out == ""  # refused before anything is printed
     assert captured.err == (
-        "visiondata: error: --plot: cell toy-set -> cityscapes holds 2 transfers (AdaptNet "
+        "visiondata: bias transfers: --plot: cell toy-set -> cityscapes holds 2 transfers (AdaptNet "
         "(adapted); FCN (source-only)): choose one with --subject or --setting\n"
     )
     assert not (tmp_path / "m.png").exists()
@@ -286,6 +290,7 @@ def test_heatmap_refuses_a_crowded_cell(
 # --- exports ----------------------------------------------------------------------------------
 
 
+@pytest.mark.extras  # huggingface_hub (the hf extra) reads the header back
 def test_hf_license_other_task_ids_and_configs_from_a_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -317,6 +322,8 @@ def test_hf_license_other_task_ids_and_configs_from_a_manifest(
         main(["cards", "export", "cifar-10", "--to", "hf", "--shards", str(shards), "-o", str(out)])
         == 0
     )
+    from huggingface_hub import DatasetCard
+
     data = DatasetCard(out.read_text(encoding="utf-8")).data.to_dict()
     assert data["configs"] == [
         {

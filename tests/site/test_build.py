@@ -395,8 +395,8 @@ def test_site_refuses_a_folder_that_is_not_a_site(tmp_path: Path) -> None:
     done = run_cli("cards", "site", str(out))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"visiondata: error: {out} is not empty and holds no site built by visiondata (expected "
-        "an empty or new folder, or a previous site to replace)"
+        f"visiondata: cards site: {out} is not empty and holds no site built by visiondata "
+        "(expected an empty or new folder, or a previous site to replace)"
     ]
     assert (out / "thesis.tex").read_text() == "keep me"
 
@@ -430,7 +430,7 @@ def test_an_invalid_card_stops_the_build_with_its_problems(tmp_path: Path, card_
         "cards", "site", str(tmp_path / "s"), "--no-shipped", "--cards-path", str(card_dir)
     )
     assert done.returncode == 1
-    assert f"{card_dir / 'toy-set.yaml'}:6: year:" in done.stderr
+    assert f"{card_dir / 'toy-set.yaml'}:6: year:" in done.stdout + done.stderr
     assert not (tmp_path / "s").exists()
 
 
@@ -452,9 +452,9 @@ def test_without_the_plots_extra_the_command_names_it(
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"visiondata: error: {module!r} is not installed ({what} needs it); install "
+        f"visiondata: cards site: {module!r} is not installed ({what} needs it); install "
         'the plots extra: pip install "visiondata[plots]"'
     )
     assert not (tmp_path / "s").exists()

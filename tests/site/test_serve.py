@@ -260,5 +260,5 @@ def test_cards_serve_says_when_the_port_is_taken(card_dir: Path) -> None:
     assert (
         done.stderr.strip()
         .splitlines()[-1]
-        .startswith(f"visiondata: error: --port {port}: cannot listen on 127.0.0.1 (")
+        .startswith(f"visiondata: cards serve: --port {port}: cannot listen on 127.0.0.1 (")
     )
