@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # the same names as _EXPORTS (a test keeps the two in step)
     )
     from ._decode.video import ClipSampler
     from ._device import IMAGENET_MEAN, IMAGENET_STD, DevicePrefetcher, normalize_uint8
+    from ._engine import RayOptions
+    from ._engine._ray import RayEngine
     from ._stream.loader import Loader, LoaderStats, load
     from ._stream.world import World, detect_world
     from .errors import (
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS (a test keeps the two in step)
         DecodeError,
         DecompressionBombError,
         DuplicateMemberError,
+        EngineError,
         ImageDecodeError,
         ItemError,
         LoaderError,
@@ -55,6 +58,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS (a test keeps the two in step)
         UnsafeMemberError,
         UnsafeURLError,
         VideoDecodeError,
+        WorkerTimeoutError,
     )
 
 _ERRORS = (
@@ -66,6 +70,7 @@ _ERRORS = (
     "DecodeError",
     "DecompressionBombError",
     "DuplicateMemberError",
+    "EngineError",
     "ImageDecodeError",
     "ItemError",
     "LoaderError",
@@ -86,6 +91,7 @@ _ERRORS = (
     "UnsafeMemberError",
     "UnsafeURLError",
     "VideoDecodeError",
+    "WorkerTimeoutError",
 )
 
 #: public name -> the private module that defines it: the one list of public names.
@@ -107,6 +113,8 @@ _EXPORTS: dict[str, str] = {
     "DetectionTransform": "_decode.detection",
     "ClipSampler": "_decode.video",
     "Ragged": "_decode.collate",
+    "RayEngine": "_engine._ray",
+    "RayOptions": "_engine",
     **dict.fromkeys(_ERRORS, "errors"),
 }
 

@@ -14,6 +14,8 @@ The whole tree, drawn once (each class also subclasses the built-in named after 
         ├── ChecksumError (ValueError)      a shard's bytes differ from its manifest (fatal)
         ├── TransientError (OSError)        remote reads kept failing after every retry
         ├── TooManyErrorsError (RuntimeError)  more bad samples than max_error_rate allows
+        ├── WorkerTimeoutError (TimeoutError)  no batch from the workers within worker_timeout
+        ├── EngineError (RuntimeError)      the Ray cluster cannot be reached, a task timed out
         ├── SampleError (ValueError)        a sample the writer cannot write (key, extension)
         ├── ConversionError (ValueError)    a conversion cannot go on
         │   ├── ItemError                   one input item is bad
@@ -51,6 +53,7 @@ __all__ = [
     "DecodeError",
     "DecompressionBombError",
     "DuplicateMemberError",
+    "EngineError",
     "ImageDecodeError",
     "ItemError",
     "LoaderError",
@@ -71,6 +74,7 @@ __all__ = [
     "UnsafeMemberError",
     "UnsafeURLError",
     "VideoDecodeError",
+    "WorkerTimeoutError",
 ]
 
 
@@ -109,6 +113,17 @@ class TransientError(LoaderError, OSError):
 
 class TooManyErrorsError(LoaderError, RuntimeError):
     """More samples were bad than ``max_error_rate`` allows."""
+
+
+class WorkerTimeoutError(LoaderError, TimeoutError):
+    """The worker processes sent no batch for ``worker_timeout`` seconds (one stuck in a read
+    or a lock, a transform that never returns). Names the worker that owed the batch; every
+    worker's Python stack is printed on stderr first, and the workers are stopped."""
+
+
+class EngineError(LoaderError, RuntimeError):
+    """The engine cannot run the plan: the Ray cluster cannot be reached, a task ran past its
+    timeout, or a task was lost after every retry. Finished shards are kept for a rerun."""
 
 
 class SampleError(LoaderError, ValueError):

@@ -224,6 +224,8 @@ def _known_input(card: Card, name: str) -> bool:
 
 
 def _unknown_input(card: Card, name: str, own: str) -> str:
+    if name == "classes.count":  # named right, but the card has no class count
+        return "this card gives no class count (classes is missing or its count is null)"
     names = [f.id for f in card.figures if f.id != own]
     names += [f"splits.{s}" for s in card.splits] + ["classes.count"]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)

@@ -24,6 +24,7 @@ EXTRAS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "audit": ("fairlearn", "sklearn", "pandas", "scipy", "matplotlib"),
         "plots": ("matplotlib", "jinja2"),
         "bench": ("webdataset", "psutil"),
+        "ray": ("ray",),
     }
 )
 

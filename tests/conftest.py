@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import signal
 import tempfile
 
 # Set at import, before any test (or subprocess a test starts) reads the catalogue, so the
 # suite never reads or writes the user's own cache.
 os.environ.setdefault("VISIONDATA_CACHE_DIR", tempfile.mkdtemp(prefix="visiondata-test-cache-"))
+
+# Ctrl-C tests send SIGINT to commands they start. A shell starts a background job with SIGINT
+# ignored, and an ignored signal stays ignored across exec, so under `cmd &` or nohup every
+# child would shrug SIGINT off and those tests would fail for the shell's sake. A handler (not
+# SIG_IGN) here resets to the default in each child at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# `.ci/test` bounds the whole run: at its bound it sends SIGUSR2, and every thread's stack is
+# written to $VISIONDATA_STACKS_FILE (a file: pytest's capture may hold stderr by then), which
+# it prints before pytest is killed (the session's exit is outside pytest-timeout's reach).
+if os.environ.get("VISIONDATA_STACKS_FILE"):
+    _stacks = open(os.environ["VISIONDATA_STACKS_FILE"], "a")  # noqa: SIM115 - for the session
+    faulthandler.register(signal.SIGUSR2, file=_stacks, all_threads=True)

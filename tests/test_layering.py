@@ -173,3 +173,22 @@ def test_commands_register_through_one_mechanism() -> None:
     assert names[:2] == ["bias", "cards"] and {"shards", "audit", "bench"} <= set(names)
     text = (REPO / "registry" / "cli" / "__init__.py").read_text()
     assert "visiondata.loaders" not in text
+
+
+def test_ray_is_imported_by_the_ray_engine_only() -> None:
+    """``ray`` (the ``ray`` extra) is imported in one module, and only inside a function, so
+    importing any visiondata module never needs it."""
+    importers = sorted(
+        str(f.relative_to(REPO))
+        for f in _files("loaders") + _files("registry")
+        if "ray" in {m.split(".")[0] for m in _imports(f)}
+    )
+    assert importers == ["loaders/_engine/_ray.py"]
+    tree = ast.parse((REPO / "loaders" / "_engine" / "_ray.py").read_text())
+    top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    top |= {
+        (n.module or "").split(".")[0]
+        for n in tree.body
+        if isinstance(n, ast.ImportFrom) and not n.level
+    }
+    assert "ray" not in top

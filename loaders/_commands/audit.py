@@ -28,6 +28,8 @@ from visiondata.registry.cli.output import print_json, progress_enabled
 from visiondata.registry.errors import UsageError
 from visiondata.registry.extras import require
 
+from .engine import add_engine_arguments, engine_from
+
 __all__ = ["register"]
 
 COLUMN = Kind("column", "a column of PREDICTIONS", example="label")
@@ -132,6 +134,7 @@ def register(groups: Any) -> None:
     )
     add_format(a, shape=AUDIT_SHAPE)
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_arguments(a)
 
     n = add_command(
         groups,
@@ -243,6 +246,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from ..audit.annotations import ATTRIBUTE_AXES
     from ..audit.audit import AuditOptions, run_audit
 
+    engine = engine_from(args, "audit")
+
     source = Path(args.source)
     if args.card is not None:
         from visiondata.registry import store
@@ -263,7 +268,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    result = run_audit(source, opts)
+    result = run_audit(source, opts, engine=engine)
     from ..audit.figures import CITATION_KEY, audit_figures
     from ..audit.report import audit_json, render_text, write_report
 

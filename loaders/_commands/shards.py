@@ -1,4 +1,4 @@
-"""``visiondata convert FORMAT SRC OUT`` and ``visiondata shards verify|info OUT``.
+"""``visiondata convert FORMAT SRC OUT`` and ``visiondata shards verify|info|index``.
 
 Imports stay light at module level (argparse only): the converters, PIL, PyAV and tqdm are
 imported inside the handlers, so ``visiondata cards ...`` starts fast without the extra.
@@ -10,6 +10,7 @@ import argparse
 import importlib
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from visiondata.registry.cli.args import (
@@ -17,6 +18,7 @@ from visiondata.registry.cli.args import (
     OUTPUT_DIR,
     SHARD_SET,
     SHARD_SOURCE,
+    TEXT,
     Kind,
     add_format,
     add_group,
@@ -31,7 +33,10 @@ from visiondata.registry.cli.output import (
     progress_enabled,
     text_table,
 )
-from visiondata.registry.errors import MissingExtraError
+from visiondata.registry.errors import MissingExtraError, UsageError
+from visiondata.registry.extras import require_protocol
+
+from .engine import add_engine_arguments, engine_from
 
 __all__ = ["register"]
 
@@ -53,6 +58,11 @@ CONVERT_SHAPE = (
 VERIFY_SHAPE = (
     "{source, ok, shards, samples, bytes, seconds, errors, warnings, findings: [{message, kind, "
     "severity, split, shard, key, offset}]}"
+)
+#: ``shards index --format json``.
+INDEX_SHAPE = (
+    "{manifest, split, base, samples, shards, bytes, seconds, "
+    "refused: [{shard, key, offset, reason}]}"
 )
 INFO_SHAPE = (
     "{card, converter: {name, version}, fields: {ext: meaning}, classes, "
@@ -76,6 +86,54 @@ def _check_size(value: str, kind: Kind) -> str:
 
 
 SPLIT_NAME = Kind("split-name", "letters, digits, '_' and '-'", _check_split_name, "train")
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
+
+
+def _check_tars(value: str, kind: Kind) -> str:
+    """A folder or shard that exists, a brace pattern or glob (expanded by the command), or a
+    URL (the extra its scheme needs installed)."""
+    if "://" in value and not value.startswith("file://"):
+        require_protocol(value)
+        return value
+    if any(c in value for c in "{*?["):
+        return value
+    path = Path(value.removeprefix("file://"))
+    try:
+        is_dir = path.is_dir()
+        exists = is_dir or path.exists()
+    except OSError as exc:
+        raise kind.refuse(value, exc.strerror or "cannot be read") from None
+    if not exists:
+        raise kind.refuse(value, "no such file or folder")
+    if not is_dir and not (path.is_file() and value.endswith(_TAR_SUFFIXES)):
+        raise kind.refuse(value, "not a folder or a .tar, .tar.gz or .tgz shard")
+    return value
+
+
+TARS = Kind(
+    "input-path",
+    "a folder of WebDataset .tar shards, a brace pattern or glob, or a URL "
+    "(https://, s3://, hf://datasets/ORG/NAME/...)",
+    _check_tars,
+    "@shards",
+)
+
+
+def _check_out(value: str, kind: Kind) -> str:
+    """A folder to write into, or a URL (the extra its scheme needs installed)."""
+    if "://" in value and not value.startswith("file://"):
+        require_protocol(value)
+        return value
+    check = OUTPUT_DIR.check
+    return value if check is None else check(value, kind)
+
+
+CONVERT_OUT = Kind(
+    "output-dir",
+    "a folder to write into, or a URL fsspec writes to (s3://bucket/set)",
+    _check_out,
+    "@new-dir",
+)
 SIZE = Kind("number", "a size such as 1GB, 256MB, 64MiB or a byte count", _check_size, "1MB")
 
 
@@ -95,7 +153,10 @@ def register(groups: Any) -> None:
         help="the dataset as downloaded (a folder; a file for 'list')",
     )
     p.add_argument(
-        "out", metavar="OUT", type=OUTPUT_DIR, help="output folder for shards and manifest.json"
+        "out",
+        metavar="OUT",
+        type=CONVERT_OUT,
+        help="output folder for shards and manifest.json, or a URL (s3://bucket/set)",
     )
     p.add_argument(
         "--split",
@@ -129,11 +190,19 @@ def register(groups: Any) -> None:
         metavar="PX",
         help="re-encode images whose longest side exceeds PX (default: copy bytes unchanged)",
     )
+    _add_storage_option(
+        p,
+        "with OUT at a URL: an fsspec storage option (endpoint_url=..., key=..., "
+        "secret=...); repeatable",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_arguments(p)
     # FORMAT (the positional) is the input layout, so the output format has its own dest
     add_format(p, ("text", "json"), shape=CONVERT_SHAPE, dest="output_format")
 
-    sub = add_group(groups, "shards", "check and describe converted shard sets")
+    sub = add_group(
+        groups, "shards", "check, describe and index shard sets (converted or found elsewhere)"
+    )
     v = _add(
         sub,
         "verify",
@@ -168,10 +237,52 @@ def register(groups: Any) -> None:
         action="store_true",
         help="let the manifest name shards outside its own folder",
     )
+    _add_storage_option(
+        v,
+        "with SOURCE at a URL: an fsspec storage option (endpoint_url=..., anon=true); repeatable",
+    )
+    add_engine_arguments(v)
     v.set_defaults(func=cmd_verify)
     i = _add(sub, "info", "show counts, sizes and classes of a shard set", cmd_info)
     i.add_argument("out", metavar="OUT", type=SHARD_SET)
     add_format(i, shape=INFO_SHAPE)
+    _register_index(sub)
+
+
+def _register_index(sub: Any) -> None:
+    x = _add(
+        sub,
+        "index",
+        "write manifest.json (offsets, sizes, sha256, keys, fields) for WebDataset tars "
+        "visiondata did not write",
+        cmd_index,
+    )
+    x.add_argument("source", metavar="SOURCE", type=TARS, help=TARS.expected)
+    x.add_argument(
+        "--output",
+        type=OUTPUT_DIR,
+        metavar="DIR",
+        help="where to write manifest.json (default: beside the shards, when that folder is "
+        "local and writable); the manifest then records the shards' folder as its base",
+    )
+    x.add_argument("--split", type=SPLIT_NAME, default="train", help="split name (default train)")
+    x.add_argument("--card", type=CARD, help="dataset card id to record in the manifest")
+    x.add_argument(
+        "--workers", type=count(1), default=4, metavar="N", help="shards read at once (default 4)"
+    )
+    x.add_argument(
+        "--max-member-bytes",
+        type=count(1),
+        metavar="N",
+        help="refuse members larger than N bytes (default: the loader's, 1 GiB)",
+    )
+    _add_storage_option(
+        x,
+        "an fsspec storage option (endpoint_url=..., anon=true); repeatable",
+    )
+    x.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_arguments(x)
+    add_format(x, ("text", "json"), shape=INDEX_SHAPE)
 
 
 def _need_extra(needs: tuple[tuple[str, str], ...] = (("PIL", "loaders"),), what: str = "") -> None:
@@ -184,6 +295,7 @@ def _need_extra(needs: tuple[tuple[str, str], ...] = (("PIL", "loaders"),), what
 
 def cmd_convert(args: argparse.Namespace) -> int:
     _need_extra(_FORMAT_NEEDS[args.format], f"convert {args.format}")
+    engine = engine_from(args, "convert")
     from ..convert import convert
 
     result = convert(
@@ -199,6 +311,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         verify=args.verify,
         max_size=args.max_size,
         progress=progress_enabled(not args.no_progress),
+        engine=engine,
+        storage_options=_storage_options(args.storage_option) or None,
     )
     if args.output_format == "json":
         print_json(_convert_json(result))
@@ -224,35 +338,56 @@ def _convert_json(result: Any) -> dict[str, Any]:
     }
 
 
+class _ShardBar:
+    """The per-shard progress bar of ``shards verify`` and ``shards index``: made at the first
+    report (when the number of shards is known), closed on leaving the ``with``."""
+
+    def __init__(self, verb: str, show: bool) -> None:
+        self.verb, self.show = verb, show
+        self.bar: Any = None
+        self.made = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self.made:
+            self.bar, self.made = progress_bar(total, self.verb, "shard", self.show), True
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> _ShardBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _limits(args: argparse.Namespace, max_pixels: int | None) -> Any:
+    """The member limits from ``--max-member-bytes`` (and ``max_pixels``), else the loader's."""
+    from ..shards.members import DEFAULT_LIMITS, Limits
+
+    return Limits(
+        max_member_bytes=args.max_member_bytes or DEFAULT_LIMITS.max_member_bytes,
+        max_pixels=max_pixels or DEFAULT_LIMITS.max_pixels,
+    )
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     _need_extra()
-    from ..shards.members import DEFAULT_LIMITS, Limits
+    engine = engine_from(args, "shards verify")
+    from ..shards.remote import RemoteOptions
     from ..shards.verify import verify
 
-    limits = Limits(
-        max_member_bytes=args.max_member_bytes or DEFAULT_LIMITS.max_member_bytes,
-        max_pixels=args.max_pixels or DEFAULT_LIMITS.max_pixels,
-    )
-    bars: list[Any] = []
-
-    def tick(done: int, total: int, _read: int) -> None:
-        if not bars:
-            bars.append(progress_bar(total, "verify", "shard", not args.no_progress))
-        if bars[0] is not None:
-            bars[0].update(done - bars[0].n)
-
-    try:
+    with _ShardBar("verify", not args.no_progress) as bar:
         report = verify(
             args.out,
             deep=args.deep,
-            limits=limits,
+            limits=_limits(args, args.max_pixels),
             workers=args.workers,
-            progress=tick,
+            progress=lambda done, total, _read: bar.update(done, total),
+            opts=RemoteOptions(storage_options=_storage_options(args.storage_option)),
             allow_external_shards=args.allow_external_shards,
+            engine=engine,
         )
-    finally:
-        if bars and bars[0] is not None:
-            bars[0].close()
     if args.format == "json":
         print_json(report.to_dict())
         return 0 if report.ok else 1
@@ -296,3 +431,74 @@ def cmd_info(args: argparse.Namespace) -> int:
             more = f", ... ({len(top) - 10} more)" if len(top) > 10 else ""
             print(f"{name} class counts: {shown}{more}")
     return 0
+
+
+def _storage_options(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--storage-option {pair!r}: expected KEY=VALUE")
+        out[key] = {"true": True, "false": False}.get(value.lower(), value)
+    return out
+
+
+def _add_storage_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--storage-option KEY=VALUE`` (repeatable), read by :func:`_storage_options`."""
+    parser.add_argument(
+        "--storage-option",
+        type=TEXT,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help_text,
+    )
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    _need_extra(what="shards index")
+    engine = engine_from(args, "shards index")
+    from visiondata.registry import get_card
+
+    from ..shards.index import index_set
+    from ..shards.remote import RemoteOptions
+
+    card = None if args.card is None else get_card(args.card).id
+    opts = RemoteOptions(storage_options=_storage_options(args.storage_option))
+    with _ShardBar("index", not args.no_progress) as bar:
+        result = index_set(
+            args.source,
+            args.output,
+            split=args.split,
+            card=card,
+            workers=args.workers,
+            limits=_limits(args, None),
+            opts=opts,
+            progress=lambda _shard, done, total: bar.update(done, total),
+            engine=engine,
+        )
+    if args.format == "json":
+        print_json(_index_json(result))
+        return 0
+    for shard, key, offset, reason in result.problems[:20]:
+        print(f"{shard}: sample {key!r} at byte {offset}: {reason}", file=sys.stderr)
+    if len(result.problems) > 20:
+        print(f"... and {len(result.problems) - 20} more", file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
+def _index_json(result: Any) -> dict[str, Any]:
+    """``shards index --format json`` (:data:`INDEX_SHAPE`)."""
+    return {
+        "manifest": str(result.path),
+        "split": result.split,
+        "base": result.manifest.base,
+        "samples": sum(len(s.keys) for s in result.shards),
+        "shards": len(result.shards),
+        "bytes": result.bytes,
+        "seconds": round(result.seconds, 3),
+        "refused": [
+            {"shard": s, "key": k, "offset": o, "reason": r} for s, k, o, r in result.problems
+        ],
+    }

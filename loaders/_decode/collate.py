@@ -10,11 +10,15 @@ never sees padding or a type that depends on the batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Ragged", "collate"]
+__all__ = ["Alloc", "Ragged", "collate"]
+
+#: ``alloc([(field, shape, dtype), ...]) -> {field: tensor}``: where to stack each field (a
+#: worker's ring of reused shared-memory buffers, :mod:`visiondata.loaders._stream.ring`)
+Alloc = Callable[[Sequence[tuple[str, Any, Any]]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -39,27 +43,50 @@ def _stack_tensors(values: list[Any]) -> Any:
     return torch.stack(values, out=out)
 
 
+def _stackable(values: list[Any]) -> bool:
+    import torch
+
+    if not values or not all(isinstance(v, torch.Tensor) for v in values):
+        return False
+    first = values[0]
+    return all(v.shape == first.shape and v.dtype == first.dtype for v in values)
+
+
 def _stack(values: list[Any]) -> Any:
     import torch
 
     if values and any(isinstance(v, Ragged) for v in values):
         return [v.value if isinstance(v, Ragged) else v for v in values]
     if values and all(isinstance(v, torch.Tensor) for v in values):
-        first = values[0]
-        if all(v.shape == first.shape and v.dtype == first.dtype for v in values):
-            return _stack_tensors(values)
-        return values
+        return _stack_tensors(values) if _stackable(values) else values
     if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return torch.tensor(values, dtype=torch.int64)
     return values
 
 
-def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def collate(samples: Sequence[dict[str, Any]], alloc: Alloc | None = None) -> dict[str, Any]:
+    """One batch dict from ``samples``. With ``alloc``, the stacked fields go into the tensors
+    it gives (all CPU, in one call); without, into fresh memory (shared in a worker)."""
+    import torch
+
     fields: dict[str, None] = {"__key__": None}
     for s in samples:
         fields.update(dict.fromkeys(s))
+    columns: dict[str, list[Any]] = {f: [s.get(f) for s in samples] for f in fields}
+    into: dict[str, Any] = {}
+    if alloc is not None:
+        specs = [
+            (f, (len(col), *col[0].shape), col[0].dtype)
+            for f, col in columns.items()
+            if f != "__key__" and _stackable(col) and col[0].device.type == "cpu"
+        ]
+        into = alloc(specs) if specs else {}
     batch: dict[str, Any] = {}
-    for f in fields:
-        values = [s.get(f) for s in samples]
-        batch[f] = values if f == "__key__" else _stack(values)
+    for f, values in columns.items():
+        if f == "__key__":
+            batch[f] = values
+        elif f in into:
+            batch[f] = torch.stack(values, out=into[f])
+        else:
+            batch[f] = _stack(values)
     return batch

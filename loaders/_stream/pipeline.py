@@ -1,20 +1,22 @@
 """One worker's batches for one epoch: plan -> read -> buffer-shuffle -> decode -> batch.
 
-:class:`Plan` is everything a worker needs, as plain picklable data. :class:`WorkerStream`
-recomputes the epoch sequence, its rank's and worker's share and the buffer permutation
-(all pure, see :mod:`.mixing`, :mod:`.partition`, :mod:`.shuffle`), then reads inputs in
-order, holding at most ``buffer_size`` undecoded samples, and emits them in shuffled order.
-Starting at local batch ``k`` it begins reading at the first input still needed, so a
-resumed run yields exactly the batches the uninterrupted run would have.
+:class:`Plan` is everything a worker needs, as plain picklable data. :func:`worker_share`
+recomputes the epoch sequence, the layout of the epoch's current segment (its rank's and
+worker's share; after an elastic resume, of what is left of the epoch, see :mod:`.elastic`)
+and the buffer permutation (all pure, see :mod:`.mixing`, :mod:`.partition`,
+:mod:`.shuffle`). :class:`WorkerStream` reads the share's inputs in order, holding at most
+``buffer_size`` undecoded samples, and emits them in shuffled order. Starting at local batch
+``k`` it begins reading at the first input still needed, so a resumed run yields exactly the
+batches the uninterrupted run would have.
 
 A bad sample leaves its batch one shorter (the number of batches never changes, so ranks
-stay in step); each batch carries ``__stats__`` (samples, bad samples, bytes, retries) for
-the main process to count and warn about.
+stay in step); each batch comes with its stats (samples, bad samples, bytes, retries) for the
+main process to count and warn about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,15 +29,21 @@ from ..shards.members import DEFAULT_LIMITS, Limits
 from ..shards.reader import SampleReader, Span
 from ..shards.remote import Counters, RemoteOptions
 from ..shards.sources import ShardEntry
+from .elastic import Segment, segment_layout
 from .memory import release_free_memory
 from .mixing import SourceCounts, epoch_sequence
-from .partition import rank_span, worker_span
+from .partition import Layout
+from .ring import WorkerRing
 from .shuffle import IntArray, buffer_permutation, resume_start
+from .threads import OrderedPool
 from .world import World
 
-__all__ = ["STATS_KEY", "Plan", "WorkerStream"]
+__all__ = ["Plan", "Share", "WorkerStream", "worker_share"]
 
-STATS_KEY = "__stats__"
+#: the stats that come with each batch: samples, bad samples, bytes read, retries
+Stats = dict[str, Any]
+#: one sample for the per-sample work: shard, index in the shard, its members or its error
+_Job = tuple[int, int, "dict[str, bytes | Span] | BadSampleError"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class Plan:
     remote: RemoteOptions = field(default_factory=RemoteOptions)
     spans: bool = True  # buffer local samples as positions (reader.Span), not bytes
     limits: Limits = DEFAULT_LIMITS
+    collate: Callable[[list[dict[str, Any]]], Any] | None = None  # None: collate.collate
+    threads: int = 1  # threads for the per-sample work (see .threads)
 
     @property
     def shard_starts(self) -> IntArray:
@@ -75,52 +85,73 @@ class Plan:
             samples_per_epoch=self.samples_per_epoch,
         )
 
-    def rank_samples(self, epoch: int, world: World) -> int:
-        total = len(self.sequence(epoch, world.world_size))
-        start, stop = rank_span(total, world.world_size, world.rank, self.remainder)
-        return stop - start
+    def order(self, epoch: int, segment: int, rank: int, worker: int, n: int) -> IntArray:
+        """A worker's buffer permutation; segment 0 keeps the key of an uninterrupted epoch."""
+        if not self.shuffle:
+            return np.arange(n, dtype=np.int64)
+        key = [self.seed, epoch, rank, worker, 0x5EED, *([segment] if segment else [])]
+        return buffer_permutation(n, self.buffer_size, key)
+
+    def layout(
+        self, epoch: int, earlier: Sequence[Segment], world_size: int, num_workers: int
+    ) -> tuple[IntArray, Layout]:
+        """The epoch sequence and the layout of its current segment (``world_size`` ranks of
+        ``num_workers`` workers, this plan's batch size) after the ``earlier`` segments."""
+        first = earlier[0].world_size if earlier else world_size
+        seq = self.sequence(epoch, first)
+        layout = segment_layout(
+            len(seq),
+            earlier,
+            Segment(world_size, num_workers, self.batch_size),
+            drop_last=self.drop_last,
+            remainder=self.remainder,
+            order=lambda seg, rank, worker, n: self.order(epoch, seg, rank, worker, n),
+        )
+        return seq, layout
 
 
-def worker_ids(plan: Plan, epoch: int, world: World) -> tuple[IntArray, tuple[int, ...]]:
-    """Global ids of a worker's inputs (before the buffer shuffle) and its batch sizes."""
-    seq = plan.sequence(epoch, world.world_size)
-    total = len(seq)
-    r0, r1 = rank_span(total, world.world_size, world.rank, plan.remainder)
-    span = worker_span(r1 - r0, plan.batch_size, plan.drop_last, world.num_workers, world.worker)
-    if span.num_samples == 0:
-        return np.zeros(0, dtype=np.int64), span.batch_sizes
-    pos = r0 + span.start + np.arange(span.num_samples, dtype=np.int64)
-    return seq[pos % total], span.batch_sizes
+@dataclass(frozen=True, eq=False)
+class Share:
+    """One worker's part of one segment: global ids of its inputs (before the buffer
+    shuffle), the sizes of its batches and the buffer permutation."""
+
+    epoch: int
+    ids: IntArray
+    sizes: tuple[int, ...]
+    perm: IntArray
 
 
-def worker_order(plan: Plan, epoch: int, world: World, n: int) -> IntArray:
-    if not plan.shuffle:
-        return np.arange(n, dtype=np.int64)
-    key = [plan.seed, epoch, world.rank, world.worker, 0x5EED]
-    return buffer_permutation(n, plan.buffer_size, key)
+def worker_share(plan: Plan, epoch: int, earlier: Sequence[Segment], world: World) -> Share:
+    seq, layout = plan.layout(epoch, earlier, world.world_size, world.num_workers)
+    block, sizes = layout.worker_block(world.rank, world.num_workers, world.worker)
+    ids = seq[block % len(seq)] if len(block) else np.zeros(0, dtype=np.int64)
+    perm = plan.order(epoch, len(earlier), world.rank, world.worker, len(ids))
+    return Share(epoch, ids, sizes, perm)
 
 
 class WorkerStream:
-    """Batches of one worker, one epoch, from its local batch ``start_batch`` on."""
+    """``(batch, stats)`` of one worker's share, from its local batch ``start_batch`` on.
 
-    def __init__(self, plan: Plan, epoch: int, world: World, start_batch: int = 0) -> None:
+    The shard reader runs in the thread iterating the stream; the per-sample work (read the
+    buffered span back, decode, crop, user transform) runs on ``plan.threads`` threads through
+    :class:`~.threads.OrderedPool`, whose outcomes come back in the order a serial loop would
+    produce them, so batches, bad-sample accounting and ``on_error`` are the same for any
+    thread count. ``ring`` (in a worker process) gives the batches reused shared memory."""
+
+    def __init__(
+        self, plan: Plan, share: Share, start_batch: int = 0, ring: WorkerRing | None = None
+    ) -> None:
         self.plan = plan
-        self.epoch = epoch
-        self.world = world
+        self.share = share
+        self.epoch = share.epoch
         self.start_batch = start_batch
         self.counters = Counters()
+        self.ring = ring
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[tuple[Any, Stats]]:
         plan = self.plan
-        ids, sizes = worker_ids(plan, self.epoch, self.world)
-        perm = worker_order(plan, self.epoch, self.world, len(ids))
-        inv = np.empty_like(perm)
-        inv[perm] = np.arange(len(perm))
+        sizes = self.share.sizes
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
-        out_start = bounds[self.start_batch] if self.start_batch < len(bounds) else len(ids)
-        next_in = resume_start(perm, out_start)
-        starts = plan.shard_starts
-        shard_of = np.searchsorted(starts, ids, side="right") - 1
         reader = SampleReader(
             plan.shards,
             plan.remote,
@@ -129,69 +160,115 @@ class WorkerStream:
             spans=plan.spans,
             limits=plan.limits,
         )
-        stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
+        pool = OrderedPool(plan.threads)
+        outcomes = pool.map(lambda job: self._work(reader, job), self._inputs(reader, bounds))
         sent = Counters()
         try:
             for b in range(self.start_batch, len(sizes)):
                 samples: list[dict[str, Any]] = []
                 bad: list[tuple[str, str, str, str]] = []
-                for o in range(bounds[b], bounds[b + 1]):
-                    need = int(perm[o])
-                    while next_in <= need:
-                        if inv[next_in] >= out_start:
-                            s = int(shard_of[next_in])
-                            try:
-                                stash[next_in] = reader.read(s, int(ids[next_in] - starts[s]))
-                            except BadSampleError as exc:
-                                stash[next_in] = exc
-                        next_in += 1
-                    item = stash.pop(need)
-                    s = int(shard_of[need])
-                    entry = plan.shards[s]
-                    try:
-                        if isinstance(item, BadSampleError):
-                            raise item
-                        index = int(ids[need] - starts[s])
-                        key = entry.key(index)
-                        raw = reader.load(s, index, item)
-                        sample = plan.decoder(entry.name, key, raw, (plan.seed, self.epoch))
-                        if plan.transform is not None:
-                            try:
-                                if getattr(plan.transform, "takes_rng", False):
-                                    rng = sample_rng((plan.seed, self.epoch), key, "transform")
-                                    sample = plan.transform(sample, rng)  # type: ignore[call-arg]
-                                else:
-                                    sample = plan.transform(sample)
-                            except Exception as exc:
-                                raise BadSampleError(
-                                    entry.name,
-                                    key,
-                                    f"transform failed: {type(exc).__name__}: {exc}",
-                                ) from None
-                        samples.append(sample)
-                    except BadSampleError as exc:
-                        if plan.on_error == "raise":
-                            if samples:
-                                yield self._batch(samples, [], sent)
-                            raise
-                        bad.append((exc.shard, exc.key, exc.reason, type(exc).__name__))
+                for _ in range(bounds[b], bounds[b + 1]):
+                    out = next(outcomes)
+                    if out.error is None:
+                        samples.append(out.get())
+                        continue
+                    exc = out.error
+                    if not isinstance(exc, BadSampleError):
+                        raise exc
+                    if plan.on_error == "raise":
+                        if not samples:
+                            raise exc
+                        # the samples before it, then (in the main process) the error
+                        yield self._batch(samples, [], sent, error=exc)
+                        return
+                    bad.append((exc.shard, exc.key, exc.reason, type(exc).__name__))
                 yield self._batch(samples, bad, sent)
                 if reader.large_bytes:  # a buffer of bytes (remote shards) fragments the heap
                     reader.large_bytes = 0
                     release_free_memory()
         finally:
+            outcomes.close()  # no work in flight outlives the stream
+            pool.close()
             reader.close()
 
+    def _inputs(self, reader: SampleReader, bounds: list[int]) -> Iterator[_Job]:
+        """The share's samples in output (shuffled) order, read in input order into a stash
+        of at most ``buffer_size`` undecoded samples: ``(shard, index, raw or its error)``."""
+        ids, perm = self.share.ids, self.share.perm
+        inv = np.empty_like(perm)
+        inv[perm] = np.arange(len(perm))
+        out_start = bounds[self.start_batch] if self.start_batch < len(bounds) else len(ids)
+        out_stop = bounds[-1]
+        next_in = resume_start(perm, out_start)
+        starts = self.plan.shard_starts
+        shard_of = np.searchsorted(starts, ids, side="right") - 1
+        stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
+        for o in range(out_start, out_stop):
+            need = int(perm[o])
+            while next_in <= need:
+                if inv[next_in] >= out_start:
+                    s = int(shard_of[next_in])
+                    try:
+                        stash[next_in] = reader.read(s, int(ids[next_in] - starts[s]))
+                    except BadSampleError as exc:
+                        stash[next_in] = exc
+                next_in += 1
+            s = int(shard_of[need])
+            yield s, int(ids[need] - starts[s]), stash.pop(need)
+
+    def _work(self, reader: SampleReader, job: _Job) -> dict[str, Any]:
+        """One sample's bytes -> the decoded, transformed sample (on a pool thread)."""
+        plan = self.plan
+        s, index, item = job
+        if isinstance(item, BadSampleError):
+            raise item
+        entry = plan.shards[s]
+        key = entry.key(index)
+        raw = reader.load(s, index, item)
+        sample = plan.decoder(entry.name, key, raw, (plan.seed, self.epoch))
+        if plan.transform is None:
+            return sample
+        try:
+            if getattr(plan.transform, "takes_rng", False):
+                rng = sample_rng((plan.seed, self.epoch), key, "transform")
+                return plan.transform(sample, rng)  # type: ignore[call-arg]
+            return plan.transform(sample)
+        except Exception as exc:
+            raise BadSampleError(
+                entry.name, key, f"transform failed: {type(exc).__name__}: {exc}"
+            ) from None
+
     def _batch(
-        self, samples: list[dict[str, Any]], bad: list[tuple[str, str, str, str]], sent: Counters
-    ) -> dict[str, Any]:
-        batch = collate(samples)
+        self,
+        samples: list[dict[str, Any]],
+        bad: list[tuple[str, str, str, str]],
+        sent: Counters,
+        error: BadSampleError | None = None,
+    ) -> tuple[Any, Stats]:
+        batch, buffer = self._collate(samples)
         c = self.counters
-        batch[STATS_KEY] = {
+        stats = {
             "samples": len(samples),
+            "buffer": buffer,
             "bad": bad,
             "bytes_read": c.bytes_read - sent.bytes_read,
             "retries": c.retries - sent.retries,
+            "error": error,  # on_error="raise": raised after this batch is delivered
         }
         sent.bytes_read, sent.retries = c.bytes_read, c.retries
-        return batch
+        return batch, stats
+
+    def _collate(self, samples: list[dict[str, Any]]) -> tuple[Any, str | None]:
+        """The batch, and where its stacked tensors went: ``"reused"`` (a ring slot's pages,
+        touched before), ``"fresh"`` (new shared memory: a slot's first use, or none free) or
+        None (not into the ring: in-process, ``collate_fn``, nothing to stack)."""
+        if self.plan.collate is not None:
+            return self.plan.collate(samples), None
+        ring = self.ring
+        if ring is None:
+            return collate(samples), None
+        slot = ring.acquire()
+        if slot is None:
+            return collate(samples), "fresh"
+        batch = ring.send(slot, collate(samples, ring.allocator(slot)))
+        return batch, {True: "reused", False: "fresh", None: None}[ring.touched]

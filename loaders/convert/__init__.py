@@ -9,6 +9,7 @@ resumes and writes the manifest for all of them.
 from __future__ import annotations
 
 from ..errors import ConversionError, ItemError, MissingExtraError
+from .dataset import write_shards
 from .run import FORMATS, ON_ERROR, ConvertResult, convert, get_converter, parse_size
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "convert",
     "get_converter",
     "parse_size",
+    "write_shards",
 ]

@@ -7,6 +7,17 @@ finished shard is appended to ``OUT/.{split}.journal.jsonl`` with a fingerprint 
 items; an interrupted run started again keeps every journalled shard whose fingerprint and
 sha256 still match and writes only the rest. The journal is removed once the manifest is in
 place. Memory holds the item list (paths and labels, no bytes) and one sample at a time.
+
+``engine="ray"`` hands the same planned shards to Ray tasks (one per shard, see
+:mod:`visiondata.loaders._engine`); this process still scans, plans, keeps the journal and
+writes the manifest, so the files are the same bytes as with the local engine. SRC must be a
+folder every Ray worker sees at the same path (a shared file system); so must OUT, unless it is
+a URL.
+
+OUT may be a URL fsspec writes to (``s3://bucket/set``, with ``storage_options``), with either
+engine: each shard is written to a local temporary file and uploaded whole, the journal is one
+object per shard, the manifest one PUT of the same bytes, and a lock object made with a
+conditional write guards the split (see :mod:`.output`).
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._engine import Engine, get_engine, local_host
 from ..errors import ConversionError
 from ..shards.manifest import (
     MANIFEST_NAME,
@@ -32,19 +44,25 @@ from ..shards.manifest import (
     Manifest,
     SkippedItem,
     SplitInfo,
-    read_manifest,
-    write_manifest,
 )
+from ..shards.splits import official_split
 from .base import VERIFY_LEVELS, Converter, Item, Options
-from .lock import locked
+from .output import (
+    Out,
+    make_out,
+    out_locked,
+    prepare,
+    put_manifest,
+    read_existing,
+    remove_stale,
+)
 from .plan import ShardTask, plan_shards
 from .write import (
+    Journal,
     ShardResult,
     Tick,
-    append_journal,
+    engine_task,
     init_worker,
-    journal_path,
-    read_journal,
     reusable,
     worker_task,
     write_shard,
@@ -133,13 +151,19 @@ def get_converter(fmt: str) -> type[Converter]:
 class ConvertResult:
     """What a conversion did; ``summary()`` is what the CLI prints."""
 
-    out: Path
+    #: OUT: a local folder, or a :class:`~.output.RemoteOut` (``str()`` is its URL)
+    out: Out
     split: str
     manifest: Manifest
     written_shards: int
     kept_shards: int
     skipped: list[SkippedItem] = field(default_factory=list)
     seconds: float = 0.0
+    #: the engine that wrote the shards, and for each host the shards it wrote
+    engine: str = "local"
+    hosts: dict[str, int] = field(default_factory=dict)
+    #: skipped item -> the host that found it bad (items found while scanning: this one)
+    item_hosts: dict[str, str] = field(default_factory=dict)
 
     @property
     def split_info(self) -> SplitInfo:
@@ -149,14 +173,29 @@ class ConvertResult:
         info = self.split_info
         size = sum(s.bytes for s in info.shards)
         lines = [
-            f"split {self.split!r}: {info.num_samples:,} samples in {len(info.shards)} shard(s), "
+            f"split {self.split!r}"
+            + (f" ({info.source_split} in the source)" if info.source_split else "")
+            + f": {info.num_samples:,} samples in {len(info.shards)} shard(s), "
             f"{_human(size)}, {self.written_shards} written, {self.kept_shards} kept from an earlier run "
             f"({self.seconds:.1f} s) -> {self.out / MANIFEST_NAME}"
         ]
+        if self.engine != "local":
+            lines.append(
+                f"engine {self.engine}: "
+                + (
+                    ", ".join(f"{n} shard(s) on {h}" for h, n in sorted(self.hosts.items()))
+                    or "no shards written"
+                )
+            )
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} item(s):")
-            lines += [f"  {s.item}: {s.reason}" for s in self.skipped]
+            lines += [f"  {s.item}: {s.reason}{self._on(s.item)}" for s in self.skipped]
         return "\n".join(lines)
+
+    def _on(self, item: str) -> str:
+        if self.engine == "local" or item not in self.item_hosts:
+            return ""
+        return f" (on {self.item_hosts[item]})"
 
 
 def _human(n: float) -> str:
@@ -250,6 +289,9 @@ def convert(
     verify: str = "header",
     max_size: int | None = None,
     progress: bool = False,
+    engine: str | Engine = "local",
+    address: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> ConvertResult:
     """Convert the dataset at ``src`` (in layout ``format``) into WebDataset shards
     ``out/{split}-NNNNNN.tar`` and add the split to ``out/manifest.json``.
@@ -257,12 +299,46 @@ def convert(
     ``shard_size`` (bytes or ``"1GB"``; default 1 GB) or ``samples_per_shard`` sizes shards.
     ``on_error`` is one of :data:`ON_ERROR`; ``verify`` one of ``header|decode|none``;
     ``max_size`` re-encodes images larger than that many pixels on the longest side.
+    ``engine`` is ``"local"`` (``workers`` processes here) or ``"ray"`` (tasks on the Ray
+    cluster at ``address``; ``workers`` then caps the tasks at once, or a
+    :class:`~visiondata.loaders._engine._ray.RayEngine` built with its options).
+    ``out`` may be a URL fsspec writes to (``s3://bucket/set``); ``storage_options`` go to
+    its file system (``endpoint_url``, ``key``, ``secret``...).
     """
     t0 = time.monotonic()
     size_limit, per_shard = _check_options(
         format, split, on_error, verify, workers, shard_size, samples_per_shard, max_size
     )
-    src_path, out_path = Path(src), Path(out)
+    if not Path(src).exists():  # before connecting to a cluster
+        raise ConversionError(f"SRC {Path(src)} does not exist")
+    out_at = make_out(out, storage_options)
+    if not isinstance(out_at, Path):
+        read_existing(out_at)  # reach OUT (endpoint, bucket, credentials) before any cluster
+    eng = get_engine(engine, address=address)
+    with contextlib.nullcontext() if eng is None else eng:
+        result = _convert(
+            format,
+            Path(src),
+            out_at,
+            split,
+            card,
+            (workers, on_error, verify, max_size, progress, size_limit, per_shard),
+            eng,
+        )
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _convert(
+    format: str,
+    src_path: Path,
+    out_path: Out,
+    split: str | None,
+    card: str | None,
+    run: tuple[int, str, str, int | None, bool, int | None, int | None],
+    eng: Engine | None,
+) -> ConvertResult:
+    workers, on_error, verify, max_size, progress, size_limit, per_shard = run
     if not src_path.exists():
         raise ConversionError(f"SRC {src_path} does not exist")
     conv_cls = get_converter(format)
@@ -271,12 +347,13 @@ def convert(
             f"max_size is not supported for {format!r}: its annotations are in pixel coordinates "
             "of the original images"
         )
-    split_name = split or conv_cls.default_split
-    if split_name is None:
-        split_name = conv_cls.infer_split(src_path)
+    source_split = split or conv_cls.default_split
+    if source_split is None:
+        source_split = conv_cls.infer_split(src_path)
+    split_name = official_split(source_split)  # val2017 -> validation, as the cards name it
     card_id = _check_card(card) if card is not None else None
 
-    existing = read_manifest(out_path) if (out_path / MANIFEST_NAME).exists() else None
+    existing = read_existing(out_path)
     if existing is not None:
         if existing.converter.name != conv_cls.name:
             raise ConversionError(
@@ -286,7 +363,7 @@ def convert(
         if card_id is not None and existing.card not in (None, card_id):
             raise ConversionError(f"{out_path} belongs to card {existing.card!r}, not {card_id!r}")
 
-    conv = conv_cls(src_path, Options(split=split_name, verify=verify, max_size=max_size))
+    conv = conv_cls(src_path, Options(split=source_split, verify=verify, max_size=max_size))
     conv.use_classes(existing.classes if existing else None)
     items, problems = _scan(conv, on_error)
     if (
@@ -301,8 +378,10 @@ def convert(
             "convert it into another OUT"
         )
 
-    out_path.mkdir(parents=True, exist_ok=True)
-    with locked(out_path, split_name, f"split {split_name!r}"):
+    prepare(out_path)
+    hosts: dict[str, int] = {}
+    item_hosts = {item: local_host() for item, _ in problems}
+    with out_locked(out_path, split_name, f"split {split_name!r}"):
         manifest, done, kept, skipped = _write_split(
             conv,
             items,
@@ -310,42 +389,46 @@ def convert(
             out_path,
             split_name,
             card_id,
-            workers,
-            on_error,
-            progress,
+            (workers, on_error, progress, eng, hosts, item_hosts),
             (verify, max_size, size_limit, per_shard),
         )
-    return ConvertResult(out_path, split_name, manifest, done, kept, skipped, time.monotonic() - t0)
+    return ConvertResult(
+        out_path,
+        split_name,
+        manifest,
+        done,
+        kept,
+        skipped,
+        engine="local" if eng is None else eng.name,
+        hosts=hosts,
+        item_hosts=item_hosts,
+    )
 
 
 def _write_split(
     conv: Converter,
     items: list[Item],
     problems: list[tuple[str, str]],
-    out_path: Path,
+    out_path: Out,
     split_name: str,
     card_id: str | None,
-    workers: int,
-    on_error: str,
-    progress: bool,
+    running: tuple[int, str, bool, Engine | None, dict[str, int], dict[str, str]],
     sizing: tuple[str, int | None, int | None, int | None],
 ) -> tuple[Manifest, int, int, list[SkippedItem]]:
     """Plan, write (resuming from the journal) and record one split, under its lock."""
+    workers, on_error, progress, eng, hosts, item_hosts = running
     verify, max_size, size_limit, per_shard = sizing
     salt = json.dumps([conv.name, _version(), verify, max_size, split_name])
     tasks = plan_shards(items, split_name, size_limit, per_shard, salt)
-    journal = journal_path(out_path, split_name)
-    previous = read_journal(journal)
+    journal = Journal(out_path, split_name)
+    previous = journal.read()
     results: dict[int, ShardResult] = {}
     for task in tasks:
         res = previous.get(task.index)
         if res is not None and reusable(out_path, task, res):
             results[task.index] = res
     kept = len(results)
-    if journal.exists():  # rewrite it with only what is kept
-        journal.unlink()
-    for res in results.values():
-        append_journal(journal, res)
+    journal.restart(results)  # only what is kept
     todo = [t for t in tasks if t.index not in results]
 
     bar = _progress_bar(
@@ -355,11 +438,22 @@ def _write_split(
         f"{conv.name} {split_name}",
     )
     try:
-        if workers == 1 or len(todo) <= 1:
+        if eng is not None:
+            shared = (conv, out_path, on_error)
+            for _i, res, host in eng.map(
+                engine_task, todo, shared=shared, describe=_shard_name, concurrency=_cap(workers)
+            ):
+                results[res.index] = res
+                journal.append(res)
+                hosts[host] = hosts.get(host, 0) + 1
+                item_hosts.update((item, host) for item, _ in res.skipped)
+                if bar is not None:
+                    _bar_tick(bar)(res.shard.num_samples + len(res.skipped), res.shard.bytes)  # type: ignore[misc]
+        elif workers == 1 or len(todo) <= 1:
             for task in todo:
                 res = write_shard(conv, task, out_path, on_error, _bar_tick(bar))
                 results[task.index] = res
-                append_journal(journal, res)
+                journal.append(res)
         else:
             _run_parallel(conv, todo, out_path, on_error, workers, bar, journal, results)
     finally:
@@ -368,6 +462,8 @@ def _write_split(
 
     # -- assemble and write the manifest last ---------------------------------------
     info, exts = _split_info(conv, tasks, results, problems)
+    if conv.options.split != split_name:  # the source's own name for it (val2017)
+        info = info.model_copy(update={"source_split": conv.options.split})
     split_options = {
         "verify": verify,
         "max_size": max_size,
@@ -376,13 +472,23 @@ def _write_split(
         "samples_per_shard": per_shard,
     }
     # merge into the manifest as it is now (another split may have been added meanwhile)
-    with locked(out_path, "manifest", MANIFEST_NAME, wait=60.0):
-        latest = read_manifest(out_path) if (out_path / MANIFEST_NAME).exists() else None
+    with out_locked(out_path, "manifest", MANIFEST_NAME, wait=60.0):
+        latest = read_existing(out_path)
         manifest = _merged(latest, conv, split_name, info, exts, split_options, card_id)
-        write_manifest(manifest, out_path)
-    journal.unlink(missing_ok=True)
-    _remove_stale(out_path, split_name, {t.name for t in tasks})
+        put_manifest(manifest, out_path)
+    journal.remove()
+    remove_stale(out_path, split_name, {t.name for t in tasks})
     return manifest, len(todo), kept, info.skipped
+
+
+def _shard_name(task: ShardTask) -> str:
+    return f"shard {task.name}"
+
+
+def _cap(workers: int) -> int | None:
+    """``workers`` caps the engine's tasks at once when given (1, the default, means: as many
+    as the cluster's CPUs hold)."""
+    return None if workers == 1 else workers
 
 
 def _split_info(
@@ -451,11 +557,11 @@ def _merged(
 def _run_parallel(
     conv: Converter,
     todo: list[ShardTask],
-    out: Path,
+    out: Out,
     on_error: str,
     workers: int,
     bar: Any,
-    journal: Path,
+    journal: Journal,
     results: dict[int, ShardResult],
 ) -> None:
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads; spawn is portable
@@ -498,7 +604,7 @@ def _run_parallel(
                                 p.cancel()
                         continue
                     results[res.index] = res
-                    append_journal(journal, res)
+                    journal.append(res)
                 if error is None:
                     submit(len(done))
                 else:
@@ -582,13 +688,6 @@ def _bar_tick(bar: Any) -> Tick | None:
         bar.update(n)
 
     return tick
-
-
-def _remove_stale(out: Path, split: str, keep: set[str]) -> None:
-    pattern = re.compile(rf"^{re.escape(split)}-\d{{6}}\.tar(\.partial)?$")
-    for p in out.iterdir():
-        if pattern.match(p.name) and p.name not in keep:
-            p.unlink()
 
 
 def _version() -> str:

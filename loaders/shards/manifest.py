@@ -3,6 +3,12 @@
 
 ``OUT/manifest.json`` is written last and atomically. One manifest describes a whole
 dataset: converting another split into the same directory adds that split. No torch here.
+
+Version 2 (written since visiondata 0.2; version 1 is still read) adds ``base``, the folder or
+URL that shard names are relative to when the shards do not sit beside the manifest (what
+``visiondata shards index --output`` writes for a set it cannot write into), and each split's
+``source_split``, the name the source layout gives the split (``val2017``) where the manifest
+uses the official one (``validation``). See :mod:`.sources` for how ``base`` is contained.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ManifestError
+from .splits import official_split, split_candidates
 
 __all__ = [
     "FORMAT",
     "MANIFEST_NAME",
+    "READ_VERSIONS",
     "VERSION",
     "ConverterInfo",
     "Manifest",
@@ -28,13 +36,27 @@ __all__ = [
     "ShardInfo",
     "SkippedItem",
     "SplitInfo",
+    "library_version",
+    "manifest_bytes",
     "read_manifest",
     "write_manifest",
 ]
 
 FORMAT = "visiondata.manifest"
-VERSION = 1
+VERSION = 2
+#: the versions this library reads
+READ_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
+
+
+def library_version() -> str:
+    """The installed visiondata's version (recorded by whoever writes a manifest)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("visiondata")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
 
 
 class _Model(BaseModel):
@@ -44,7 +66,9 @@ class _Model(BaseModel):
 class ShardInfo(_Model):
     """One tar shard: its file name (relative to the manifest), size, checksum and index."""
 
-    name: str = Field(description="file name relative to the manifest's directory")
+    name: str = Field(
+        description="file name relative to the manifest's directory, or to its base if it has one"
+    )
     num_samples: int = Field(ge=0)
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -83,6 +107,10 @@ class SplitInfo(_Model):
         default=None, description="class index (as a string) -> number of samples"
     )
     skipped: list[SkippedItem] = Field(default_factory=list)
+    source_split: str | None = Field(
+        default=None,
+        description="the split's name in the source layout (val2017) where it differs",
+    )
 
     @model_validator(mode="after")
     def _sum(self) -> SplitInfo:
@@ -101,6 +129,11 @@ class ConverterInfo(_Model):
 class Manifest(_Model):
     format: str = FORMAT
     version: int = VERSION
+    base: str | None = Field(
+        default=None,
+        description="folder or URL the shard names are relative to (default: the manifest's "
+        "own folder); on another host or scheme than the manifest it needs the user's opt-in",
+    )
     card: str | None = Field(default=None, description="id of the dataset card, if known")
     converter: ConverterInfo
     fields: dict[str, str] = Field(description="member extension -> meaning")
@@ -111,18 +144,40 @@ class Manifest(_Model):
     def _format(self) -> Manifest:
         if self.format != FORMAT:
             raise ValueError(f"format is {self.format!r}, expected {FORMAT!r}")
-        if self.version != VERSION:
+        if self.version not in READ_VERSIONS:
             raise ValueError(
-                f"manifest version {self.version} is not supported (expected {VERSION})"
+                f"manifest version {self.version} is not supported (this visiondata reads "
+                f"versions {', '.join(map(str, READ_VERSIONS))}; a newer one may need a newer "
+                "visiondata)"
             )
+        if self.version == 1 and (
+            self.base is not None or any(s.source_split for s in self.splits.values())
+        ):
+            raise ValueError("base and source_split need manifest version 2")
         return self
 
+    def split_name(self, name: str) -> str:
+        """The key of the split ``name`` asks for: itself, else the split whose source name it
+        is (``val2017``), else the one its official name or an alias names (``val`` ->
+        ``validation``; a version 1 manifest's ``val2017`` for ``validation``)."""
+        if name in self.splits:
+            return name
+        for key, info in self.splits.items():
+            if info.source_split == name:
+                return key
+        for cand in split_candidates(name):
+            if cand in self.splits:
+                return cand
+        official = official_split(name)
+        found = [key for key in self.splits if official_split(key) == official]
+        if len(found) == 1:
+            return found[0]
+        raise ManifestError(
+            f"split {name!r} is not in the manifest (have: {', '.join(self.splits) or 'none'})"
+        )
+
     def split(self, name: str) -> SplitInfo:
-        if name not in self.splits:
-            raise ManifestError(
-                f"split {name!r} is not in the manifest (have: {', '.join(self.splits) or 'none'})"
-            )
-        return self.splits[name]
+        return self.splits[self.split_name(name)]
 
 
 _CLAIMS_FORMAT = re.compile(r'"format"\s*:\s*"' + re.escape(FORMAT) + '"')
@@ -140,7 +195,11 @@ def parse_manifest(text: str, where: str) -> Manifest:
         first = errors[0]
         if first["type"] == "json_invalid":
             raise ManifestError(f"{where}: is not a manifest (not valid JSON)") from None
-        if not first["loc"] or not _CLAIMS_FORMAT.search(text):
+        claims = _CLAIMS_FORMAT.search(text) is not None
+        if claims and not first["loc"] and first["type"] == "value_error":  # whole-manifest rules
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            raise ManifestError(f"{where}: invalid manifest: {msg}") from None
+        if not first["loc"] or not claims:
             raise ManifestError(
                 f'{where}: is not a manifest (expected a JSON object with "format": "{FORMAT}")'
             ) from None
@@ -167,16 +226,20 @@ def read_manifest(path: str | os.PathLike[str]) -> Manifest:
     return parse_manifest(text, str(p))
 
 
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """The bytes of ``manifest.json`` (the same wherever it is written: a folder or a URL)."""
+    data = manifest.model_dump(mode="json")
+    return (json.dumps(data, indent=1, sort_keys=False) + "\n").encode("utf-8")
+
+
 def write_manifest(manifest: Manifest, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``OUT/manifest.json`` atomically (temp file + rename) and return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = manifest.model_dump(mode="json")
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=out)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=False)
-            f.write("\n")
+        with os.fdopen(fd, "wb") as f:
+            f.write(manifest_bytes(manifest))
             f.flush()
             os.fsync(f.fileno())
         target = out / MANIFEST_NAME

@@ -8,6 +8,10 @@ over by reading on to the next sample's offset from the manifest. Only a truncat
 corrupt gzip stream loses the rest of a shard, and then every sample after the break is
 reported, one by one. A cursor that read its shard from byte 0 to the end checks the size and
 sha256 against the manifest (:class:`~visiondata.loaders.errors.ChecksumError`, always fatal).
+A local shard is hashed once per process: once it matched, later reads (the next epoch) skip
+the hash while its inode, size and mtime are those it had when the checked read opened it
+(:func:`~.remote.is_verified`, the record the cache keeps for its files); a shard replaced,
+rewritten or touched is hashed again. Remote shards read without a cache are hashed every time.
 
 The shuffle buffer holds samples read ahead of their turn. From a local, uncompressed shard a
 sample's larger members are kept as :class:`Span` (an open file, an offset and a size) rather
@@ -36,7 +40,7 @@ from ..errors import (
     TruncatedShardError,
 )
 from .members import DEFAULT_LIMITS, Limits
-from .remote import Counters, LocalRange, RemoteOptions, open_range
+from .remote import Counters, LocalRange, RemoteOptions, is_verified, mark_verified, open_range
 from .sources import ShardEntry
 from .tar import (
     BadHeader,
@@ -115,12 +119,22 @@ class _Cursor:
         c: Counters,
         spans: bool,
         limits: Limits,
+        verify: bool = True,
     ) -> None:
         self.entry = entry
         self.next = index
         start = 0 if entry.compressed else entry.offset(index)
         raw = open_range(entry.url, start, None, opts, c, entry.sha256)
-        self.hashing: _Hashing | None = _Hashing(raw) if start == 0 else None
+        #: (path, stat at open) of a local shard whose whole read is to be checked
+        self.local: tuple[str, os.stat_result] | None = None
+        hash_it = start == 0 and verify and entry.sha256 is not None
+        if hash_it and isinstance(raw, LocalRange):
+            st = os.fstat(raw.fileno())  # the file this cursor reads, not whatever the path is now
+            if st.st_size == entry.bytes and is_verified(raw.path, st, entry.sha256 or ""):
+                hash_it = False  # checked whole before in this process, and unchanged since
+            else:
+                self.local = (raw.path, st)
+        self.hashing: _Hashing | None = _Hashing(raw) if hash_it else None
         stream: Any = self.hashing or raw
         self.raw = stream
         size = None
@@ -185,7 +199,9 @@ class SampleReader:
             cur = None
         if cur is None:
             entry = self.shards[shard]
-            cur = _Cursor(entry, index, self.opts, self.counters, self.spans, self.limits)
+            cur = _Cursor(
+                entry, index, self.opts, self.counters, self.spans, self.limits, self.verify
+            )
             self._open[shard] = cur
             while len(self._open) > self.max_open:
                 _, old = self._open.popitem(last=False)
@@ -296,4 +312,6 @@ class SampleReader:
                     f"{entry.url}: {cur.hashing.count} bytes with sha256 {digest}; the manifest "
                     f"says {entry.bytes} bytes with sha256 {entry.sha256}"
                 )
+            if cur.local is not None:
+                mark_verified(cur.local[0], cur.local[1], entry.sha256)
         cur.close()

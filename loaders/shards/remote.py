@@ -18,7 +18,8 @@ With ``cache_dir``, a remote shard is fetched whole into the cache (checked agai
 manifest's sha256 when it has one) and read from there; the cache is kept under
 ``cache_bytes`` by evicting the least recently used shards. A cached copy is checked against
 the manifest's sha256 again when it is used (once per process while its size, mtime and inode
-are unchanged); a damaged copy is deleted and fetched again.
+are unchanged, :func:`is_verified`); a damaged copy is deleted and fetched again. The same
+record spares the reader re-hashing a local shard it has already checked whole.
 """
 
 from __future__ import annotations
@@ -277,8 +278,35 @@ def open_range(
     return RangeStream(url, start, size if end is None else min(end, size), opts, counters)
 
 
-#: cache file -> (inode, size, mtime_ns) when its sha256 was last checked in this process
-_VERIFIED: dict[str, tuple[int, int, int]] = {}
+#: local file -> (inode, size, mtime_ns, sha256) when its sha256 was last checked against a
+#: manifest in this process: cache files (on every fill and first use) and local shards (when
+#: a cursor read one whole). Keyed by path; a file replaced, grown or touched is checked again.
+_VERIFIED: dict[str, tuple[int, int, int, str]] = {}
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def is_verified(path: str, st: os.stat_result, sha256: str) -> bool:
+    """Whether ``path``, as ``st`` describes it now, already matched ``sha256`` in this process."""
+    return _VERIFIED.get(path) == (*_signature(st), sha256)
+
+
+def mark_verified(path: str, st: os.stat_result, sha256: str) -> None:
+    """Record that ``path`` (as ``st`` described it when it was opened) matched ``sha256``."""
+    _VERIFIED[path] = (*_signature(st), sha256)
+
+
+def verified_files() -> dict[str, tuple[int, int, int, str]]:
+    """A copy of this process's record of checked files (for handing to other processes)."""
+    return dict(_VERIFIED)
+
+
+def add_verified(files: dict[str, tuple[int, int, int, str]]) -> None:
+    """Take in another process's record (:func:`verified_files`); each entry still applies only
+    while the file's inode, size and mtime are the recorded ones."""
+    _VERIFIED.update(files)
 
 
 def _file_sha256(path: Path) -> str:
@@ -291,12 +319,11 @@ def _file_sha256(path: Path) -> str:
 
 def _cached_ok(target: Path, sha256: str) -> bool:
     st = target.stat()
-    sig = (st.st_ino, st.st_size, st.st_mtime_ns)
-    if _VERIFIED.get(str(target)) == sig:
+    if is_verified(str(target), st, sha256):
         return True
     if _file_sha256(target) != sha256:
         return False
-    _VERIFIED[str(target)] = sig
+    mark_verified(str(target), st, sha256)
     return True
 
 
@@ -337,8 +364,7 @@ def cached_copy(url: str, opts: RemoteOptions, counters: Counters, sha256: str |
     finally:
         tmp.unlink(missing_ok=True)
     if sha256 is not None:
-        st = target.stat()
-        _VERIFIED[str(target)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        mark_verified(str(target), target.stat(), sha256)
     _evict(cache, opts.cache_bytes, keep=target)
     return target
 

@@ -6,10 +6,16 @@ local or on any fsspec file system). Shards without a manifest are indexed by re
 with the one tar reader (documented cost; ``visiondata shards index`` writes a manifest).
 
 Sources cannot reach outside their set: a manifest's shard names must be relative paths inside
-the manifest's own folder (or under the same base URL). Absolute paths, ``..``, other schemes
-and other hosts are refused with :class:`~visiondata.loaders.errors.UnsafeURLError` naming the
-entry, for local and remote manifests alike, unless the user passes
-``allow_external_shards=True``. ``pipe:`` URLs and other shell commands are always refused.
+its *root*, the manifest's own folder, or its ``base`` when it has one. Absolute paths, ``..``,
+URLs and empty components in a name are refused with
+:class:`~visiondata.loaders.errors.UnsafeURLError` naming the entry, for local and remote
+manifests alike. A ``base`` (written by ``visiondata shards index --output`` for shards it could
+not write beside) must be on the manifest's own *origin*: for a remote manifest the same scheme
+and host (the bucket for ``s3://``, the repository for ``hf://``), any path there; for a local
+manifest a local path. A relative ``base`` is taken relative to the manifest's folder. So a
+remote manifest cannot point at local files (``file:///``) or at another server. Everything
+refused here is allowed with ``allow_external_shards=True`` (then absolute names and URLs are
+taken as they are), except ``pipe:`` URLs and other shell commands, which are always refused.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +50,9 @@ __all__ = [
     "index_shard",
     "load_manifest",
     "manifest_url",
+    "origin",
     "resolve_source",
+    "shard_root",
     "shard_url",
 ]
 
@@ -257,17 +266,71 @@ def expand_pattern(pattern: str, opts: RemoteOptions) -> list[str]:
     return out
 
 
-def shard_url(manifest_url: str, name: str, index: int, allow_external: bool = False) -> str:
+def origin(url: str) -> tuple[str, str]:
+    """Where a URL lives, for containment: ``("file", "")`` for local paths, the repository
+    (``datasets/org/name``, revision dropped) for ``hf://``, else the scheme and host."""
+    if is_local(url):
+        return ("file", "")
+    scheme, rest = url.split("://", 1)
+    if scheme.lower() == "hf":
+        parts = rest.split("/")
+        n = 3 if parts[0] in ("datasets", "spaces", "models") else 2
+        repo = "/".join(parts[:n]).split("@", 1)[0]
+        return ("hf", repo)
+    return (scheme.lower(), urlsplit(url).netloc.lower())
+
+
+def _folder(manifest_url: str) -> str:
+    if is_local(manifest_url):
+        return str(Path(manifest_url.removeprefix("file://")).parent)
+    return posixpath.dirname(manifest_url)
+
+
+def shard_root(manifest_url: str, base: str | None, allow_external: bool = False) -> str:
+    """The folder or URL that the shard names of the manifest at ``manifest_url`` are relative
+    to: its own folder, or ``base`` resolved against it and checked to be on the manifest's
+    origin (see the module docstring)."""
+    folder = _folder(manifest_url)
+    if base is None:
+        return folder
+    text = check_url(base.strip())
+    if not text:
+        raise UnsafeURLError(f"{manifest_url}: base is empty")
+    if "://" not in text and not text.startswith(("/", "~")):  # relative to the manifest
+        if is_local(manifest_url):
+            return os.path.normpath(Path(folder) / text)
+        scheme, rest = folder.split("://", 1)
+        host, _, path = rest.partition("/")
+        return f"{scheme}://{host}" + posixpath.normpath(posixpath.join("/" + path, text))
+    if origin(text) != origin(manifest_url) and not allow_external:
+        where = "a local path" if origin(text)[0] == "file" else f"on {origin(text)[1] or text}"
+        raise UnsafeURLError(
+            f"{manifest_url}: base {base!r} is {where}, not on the manifest's own "
+            f"{'disk' if origin(manifest_url)[0] == 'file' else 'host'} "
+            f"({'/'.join(x for x in origin(manifest_url) if x)}); a manifest may only name "
+            "shards on its own origin (pass allow_external_shards=True to allow this)"
+        )
+    if is_local(text):
+        return os.path.normpath(os.path.expanduser(text.removeprefix("file://")))
+    return text.rstrip("/")
+
+
+def shard_url(
+    manifest_url: str,
+    name: str,
+    index: int,
+    allow_external: bool = False,
+    *,
+    base: str | None = None,
+    root: str | None = None,
+) -> str:
     """The URL of shard ``name`` (entry ``index``) of the manifest at ``manifest_url``.
 
-    The name must be a relative path inside the manifest's folder; anything else is refused
-    unless ``allow_external`` (then absolute paths and URLs are taken as they are)."""
-    local = is_local(manifest_url)
-    base = (
-        str(Path(manifest_url.removeprefix("file://")).parent)
-        if local
-        else posixpath.dirname(manifest_url)
-    )
+    The name must be a relative path inside the manifest's root (its folder, or ``base``; pass
+    ``root`` from :func:`shard_root` to resolve it once); anything else is refused unless
+    ``allow_external`` (then absolute paths and URLs are taken as they are)."""
+    if root is None:
+        root = shard_root(manifest_url, base, allow_external)
     parts = name.replace("\\", "/").split("/")
     why = None
     if "://" in name or name.startswith(("pipe:", "|")):
@@ -280,15 +343,16 @@ def shard_url(manifest_url: str, name: str, index: int, allow_external: bool = F
         why = "is empty or has an empty path component"
     if why is not None:
         if not allow_external:
+            inside = "its own folder" if base is None and root == _folder(manifest_url) else root
             raise UnsafeURLError(
                 f"{manifest_url}: shard entry {index} ({name!r}) {why}; a manifest may only name "
-                "shards inside its own folder (pass allow_external_shards=True to allow this)"
+                f"shards inside {inside} (pass allow_external_shards=True to allow this)"
             )
         if "://" in name or name.startswith(("/", "~")):
             return check_url(os.path.expanduser(name))
-    if local:
-        return str(Path(base) / name)
-    return check_url(posixpath.join(base, name))
+    if is_local(root):
+        return str(Path(root) / name)
+    return check_url(posixpath.join(root, name))
 
 
 def _read_text(url: str, opts: RemoteOptions) -> str:
@@ -343,10 +407,12 @@ def load_manifest(source: str, opts: RemoteOptions) -> tuple[str, Manifest]:
 
 def _from_manifest(url: str, split: str, opts: RemoteOptions, allow_external: bool) -> Source:
     manifest = parse_manifest(_read_text(url, opts), url)
-    info = manifest.split(split)
+    split = manifest.split_name(split)
+    info = manifest.splits[split]
+    root = shard_root(url, manifest.base, allow_external)
     shards = tuple(
         ShardEntry.build(
-            url=shard_url(url, s.name, i, allow_external),
+            url=shard_url(url, s.name, i, allow_external, root=root),
             name=s.name,
             keys=s.keys,
             offsets=s.offsets,

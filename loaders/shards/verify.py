@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._engine import Engine, get_engine
 from ..errors import DecodeError, ManifestError, SourceError
 from .checks import check_member
 from .manifest import MANIFEST_NAME, Manifest, read_manifest
@@ -217,6 +218,30 @@ def _run(task: _Task) -> tuple[list[Finding], int, int]:
     return findings, read, task.entry.num_samples
 
 
+def _engine_run(_shared: None, task: _Task) -> tuple[list[Finding], int, int]:
+    return _run(task)
+
+
+def _task_name(task: _Task) -> str:
+    return f"split {task.split!r}: shard {task.entry.name}"
+
+
+def _on_engine(
+    eng: Engine, tasks: list[_Task], progress: Callable[[int, int, int], None] | None
+) -> list[tuple[list[Finding], int, int]]:
+    """Every task's result, in task order (so the report is the local engine's), with
+    ``progress`` called as each task finishes, in whatever order they do."""
+    out: list[tuple[list[Finding], int, int] | None] = [None] * len(tasks)
+    read = 0
+    with eng:
+        for n, (i, res, _host) in enumerate(eng.map(_engine_run, tasks, describe=_task_name), 1):
+            out[i] = res
+            read += res[1]
+            if progress is not None:
+                progress(n, len(tasks), read)
+    return [r for r in out if r is not None]
+
+
 def _cross_shard_duplicates(split: str, entries: Iterable[ShardEntry]) -> list[Finding]:
     """The same key in two shards of one split: a warning naming both places."""
     seen: dict[bytes, tuple[str, int]] = {}
@@ -250,11 +275,14 @@ def verify(
     progress: Callable[[int, int, int], None] | None = None,
     opts: RemoteOptions | None = None,
     allow_external_shards: bool = False,
+    engine: str | Engine = "local",
 ) -> VerifyReport:
     """Check the shard set at ``source`` (a folder or URL holding ``manifest.json``, or the
     manifest itself). ``progress(shards_done, shards_total, bytes_read)`` is called after each
-    shard."""
+    shard. ``engine="ray"`` verifies one shard per Ray task (``workers`` is then unused); the
+    report is the same."""
     opts = opts or RemoteOptions()
+    eng = get_engine(engine)
     t0 = time.monotonic()
     try:
         url, manifest = load_manifest(str(source), opts)
@@ -266,7 +294,7 @@ def verify(
         entries = []
         for i, s in enumerate(split_info.shards):
             try:
-                shard = shard_url(url, s.name, i, allow_external_shards)
+                shard = shard_url(url, s.name, i, allow_external_shards, base=manifest.base)
             except SourceError as exc:  # UnsafeURLError: an entry outside the set
                 report.findings.append(Finding(str(exc), "manifest", split=split, shard=s.name))
                 continue
@@ -278,7 +306,11 @@ def verify(
         report.findings += _class_count_findings(manifest, split)
     done = 0
     results: Iterable[tuple[list[Finding], int, int]]
-    if workers > 1 and len(tasks) > 1:
+    if eng is not None:
+        pool = None
+        results = _on_engine(eng, tasks, progress)
+        progress = None  # called already, as the tasks finished
+    elif workers > 1 and len(tasks) > 1:
         pool = ProcessPoolExecutor(max_workers=workers)
         results = pool.map(_run, tasks)
     else:
@@ -297,7 +329,10 @@ def verify(
         if pool is not None:
             pool.shutdown(cancel_futures=True)
     if is_local(url):
-        report.findings += _folder_findings(Path(url).parent, manifest)
+        names = [p.name for p in Path(url).parent.iterdir()]
+        report.findings += _folder_findings(names, manifest)
+    elif manifest.base is None and url.split("://", 1)[0].lower() in _LISTABLE:
+        report.findings += _remote_folder_findings(url.rsplit("/", 1)[0], manifest, opts)
     report.seconds = time.monotonic() - t0
     return report
 
@@ -312,20 +347,47 @@ def _class_count_findings(manifest: Manifest, split: str) -> list[Finding]:
     return [Finding(f"class_counts names unknown class indices {bad}", "manifest", split=split)]
 
 
-def _folder_findings(folder: Path, manifest: Manifest) -> list[Finding]:
+#: object stores whose listing is exact (an HTTP "listing" is a parsed HTML page: not checked)
+_LISTABLE = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory")
+
+
+def _remote_folder_findings(folder: str, manifest: Manifest, opts: RemoteOptions) -> list[Finding]:
+    """:func:`_folder_findings` for a set in an object store (``convert`` to ``s3://``)."""
+    from .remote import url_to_fs
+
+    try:
+        fs, path = url_to_fs(folder, opts.fs_options(folder))
+        fs.invalidate_cache(path)  # a listing cached earlier in this process may be stale
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False)]
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return [
+            Finding(
+                f"{folder}: cannot list it to look for leftovers ({why})", "unlisted", "warning"
+            )
+        ]
+    return _folder_findings(names, manifest)
+
+
+def _folder_findings(names: list[str], manifest: Manifest) -> list[Finding]:
+    """An interrupted conversion's journal (a local ``.{split}.journal.jsonl``, or the
+    ``.{split}.journal/`` objects of one into an object store) and shard files the manifest
+    does not list."""
     listed = {s.name for info in manifest.splits.values() for s in info.shards}
     out = []
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") and p.name.endswith(".journal.jsonl"):
+    for name in sorted(names):
+        journal = re.fullmatch(r"\.([A-Za-z0-9_\-]+)\.journal(\.jsonl)?", name)
+        if journal:
             out.append(
                 Finding(
-                    f"an interrupted conversion of split {p.name[1:-14]!r}; run it again to finish",
+                    f"an interrupted conversion of split {journal.group(1)!r}; run it again to "
+                    "finish",
                     "journal",
-                    shard=p.name,
+                    shard=name,
                 )
             )
-        elif _SHARD.match(p.name) and p.name not in listed:
-            out.append(Finding(f"shard file is not in {MANIFEST_NAME}", "unlisted", shard=p.name))
+        elif _SHARD.match(name) and name not in listed:
+            out.append(Finding(f"shard file is not in {MANIFEST_NAME}", "unlisted", shard=name))
     return out
 
 

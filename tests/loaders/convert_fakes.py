@@ -4,6 +4,7 @@ Cityscapes), plus the helpers that read shards back. Real samples come from
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -25,6 +26,16 @@ def realdata(*parts: str) -> Path:
             f"real test data not found at {path}: the converter tests need ../shared/realdata next to the repo"
         )
     return path
+
+
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file in ``folder`` by name (hidden files too: a journal or lock left
+    behind would show)."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
 def image_bytes(seed: int, fmt: str = "JPEG", size: tuple[int, int] = (48, 32)) -> bytes:

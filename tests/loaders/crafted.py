@@ -25,6 +25,8 @@ REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 JPEGS = sorted((REALDATA / "coco" / "val2017").glob("*.jpg"))
 
 BLOCK = 512
+#: a protocol-0 pickle that runs ``touch PICKLE-RAN`` in the working directory when loaded
+PICKLE_PAYLOAD = b"cos\nsystem\n(S'touch PICKLE-RAN'\ntR."
 
 
 def octal(value: int, width: int) -> bytes:
@@ -304,7 +306,7 @@ CASES = [
     ),
     Case(
         "pickle-member",
-        _abc(member("b.cls", b"1") + member("b.pkl", b"cos\nsystem\n(S'touch PICKLE-RAN'\ntR.")),
+        _abc(member("b.cls", b"1") + member("b.pkl", PICKLE_PAYLOAD)),
         ["a", "c"],
         {"b": E.PickleRefusedError},
         fields=None,

@@ -143,3 +143,30 @@ class FaultProxy:
             with suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
+
+
+@contextmanager
+def moto_s3(*buckets: str) -> Iterator[dict[str, str]]:
+    """A moto S3 server on a free loopback port with ``buckets`` made; yields the storage
+    options that reach it (fake credentials, the endpoint)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    opts = {"key": "testing", "secret": "testing", "endpoint_url": f"http://127.0.0.1:{port}"}
+    try:
+        import urllib.request
+
+        import s3fs
+
+        # moto keeps one store per process: start from an empty one (another module's
+        # server in this process may have left buckets)
+        reset = urllib.request.Request(f"{opts['endpoint_url']}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()
+        fs = s3fs.S3FileSystem(**opts, skip_instance_cache=True)
+        for b in buckets:
+            fs.mkdir(b)
+        yield opts
+    finally:
+        server.stop()

@@ -38,9 +38,20 @@ def jpeg_members(i: int, key: str) -> dict[str, bytes]:
     return {"jpg": data, "cls": str(i).encode()}
 
 
-def test_corrupt_jpegs_are_skipped_with_a_warning(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("num_workers", "threads"), [(0, 1), (0, 3), (1, 1), (1, 2)])
+def test_corrupt_jpegs_are_skipped_with_a_warning(
+    tmp_path: Path, num_workers: int, threads: int
+) -> None:
     root = make_shards(tmp_path, [5, 5], members=jpeg_members)
-    loader = Loader(root, batch_size=4, world=ONE, shuffle=False, fields=["jpg", "cls"])
+    loader = Loader(
+        root,
+        batch_size=4,
+        world=ONE,
+        shuffle=False,
+        fields=["jpg", "cls"],
+        num_workers=num_workers,
+        threads_per_worker=threads,
+    )
     with pytest.warns(BadSampleWarning) as rec:
         batches = list(loader)
     messages = [str(w.message) for w in rec]
@@ -56,9 +67,20 @@ def test_corrupt_jpegs_are_skipped_with_a_warning(tmp_path: Path) -> None:
     assert first[0].shape[0] == 3
 
 
-def test_on_error_raise_stops_at_the_first_bad_sample(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("num_workers", "threads"), [(0, 1), (0, 4), (1, 3)])
+def test_on_error_raise_stops_at_the_first_bad_sample(
+    tmp_path: Path, num_workers: int, threads: int
+) -> None:
     root = make_shards(tmp_path, [5, 5], members=jpeg_members)
-    loader = Loader(root, batch_size=2, world=ONE, shuffle=False, on_error="raise")
+    loader = Loader(
+        root,
+        batch_size=2,
+        world=ONE,
+        shuffle=False,
+        on_error="raise",
+        num_workers=num_workers,
+        threads_per_worker=threads,
+    )
     got = []
     with pytest.raises(DecodeError, match=r"s000003.*field 'jpg'"):
         for b in loader:

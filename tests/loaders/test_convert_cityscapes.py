@@ -25,9 +25,9 @@ def test_both_splits_every_file_unchanged(tmp_path: Path) -> None:
     convert("cityscapes", tmp_path / "cs", out, split="train")
     convert("cityscapes", tmp_path / "cs", out, split="val")
     m = manifest(out)
-    assert {k: v["num_samples"] for k, v in m["splits"].items()} == {"train": 3, "val": 1}
+    assert {k: v["num_samples"] for k, v in m["splits"].items()} == {"train": 3, "validation": 1}
     assert m["classes"] == LABELS and len(LABELS) == 34
-    got = {**read_shards(out, "train"), **read_shards(out, "val")}
+    got = {**read_shards(out, "train"), **read_shards(out, "validation")}
     assert got == expected
     counts = m["splits"]["train"]["class_counts"]
     assert counts[str(LABELS.index("road"))] == 3
@@ -93,3 +93,27 @@ def test_cityscapes_needs_a_split(tmp_path: Path) -> None:
     make_cityscapes(tmp_path / "cs")
     with pytest.raises(ConversionError, match="has: train, val"):
         convert("cityscapes", tmp_path / "cs", tmp_path / "out")
+
+
+def test_hidden_files_and_cities_are_ignored_stray_files_named(tmp_path: Path) -> None:
+    make_cityscapes(tmp_path / "plain")
+    make_cityscapes(tmp_path / "noisy")
+    img = tmp_path / "noisy" / "leftImg8bit" / "train"
+    gt = tmp_path / "noisy" / "gtFine" / "train"
+    (img / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (img / "aachen" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (gt / "bremen" / "._bremen_000000_000019_gtFine_color.png").write_bytes(b"\0\5\26\7")
+    (img / ".cache").mkdir()
+    (img / ".cache" / "aachen_000000_000019_leftImg8bit.png").write_bytes(b"x")
+    convert("cityscapes", tmp_path / "plain", tmp_path / "a", split="train")
+    convert("cityscapes", tmp_path / "noisy", tmp_path / "b", split="train")
+    a = json.loads((tmp_path / "a" / "manifest.json").read_text())["splits"]["train"]["shards"]
+    b = json.loads((tmp_path / "b" / "manifest.json").read_text())["splits"]["train"]["shards"]
+    assert [s["keys"] for s in a] == [s["keys"] for s in b] and a
+    assert [s["sha256"] for s in a] == [s["sha256"] for s in b]
+    (img / "README").write_text("stray")  # not hidden, not a city folder
+    with pytest.raises(
+        ConversionError,
+        match=r"leftImg8bit/train/README: unexpected file \(expected city folders\)",
+    ):
+        convert("cityscapes", tmp_path / "noisy", tmp_path / "c", split="train")

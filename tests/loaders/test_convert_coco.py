@@ -29,7 +29,8 @@ def test_every_image_and_annotation_is_kept(coco_out: Path) -> None:
         _load("person_keypoints_val2017.json"),
         _load("captions_val2017.json"),
     )
-    samples = read_shards(coco_out, "val2017")
+    assert manifest(coco_out)["splits"]["validation"]["source_split"] == "val2017"
+    samples = read_shards(coco_out, "validation")
     assert len(samples) == len(inst["images"]) == 8
     for rec in inst["images"]:
         s = samples[rec["file_name"].removesuffix(".jpg")]
@@ -52,7 +53,7 @@ def test_categories_keep_their_original_ids(coco_out: Path) -> None:
     assert m["converter"]["options"]["categories"] == sorted(cats, key=lambda c: c["id"])
     assert m["converter"]["options"]["keypoint_categories"][0]["keypoints"][0] == "nose"
     assert m["classes"] == [c["name"] for c in sorted(cats, key=lambda c: c["id"])]
-    counts = m["splits"]["val2017"]["class_counts"]
+    counts = m["splits"]["validation"]["class_counts"]
     person = m["classes"].index("person")
     assert counts[str(person)] == len(
         {
@@ -66,8 +67,8 @@ def test_categories_keep_their_original_ids(coco_out: Path) -> None:
 
 @WDS_LEAKS
 def test_plain_webdataset_reads_coco(coco_out: Path) -> None:
-    got = read_with_webdataset(coco_out, "val2017")
-    assert sorted(got) == sorted(read_shards(coco_out, "val2017"))
+    got = read_with_webdataset(coco_out, "validation")
+    assert sorted(got) == sorted(read_shards(coco_out, "validation"))
     assert all(json.loads(s["json"])["image"]["file_name"] == f"{k}.jpg" for k, s in got.items())  # type: ignore[arg-type]
 
 
@@ -123,3 +124,25 @@ def test_annotation_for_an_unknown_image_and_corrupt_image(tmp_path: Path) -> No
 def test_max_size_is_refused_for_pixel_annotations(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="max_size is not supported for 'coco'"):
         convert("coco", realdata("coco"), tmp_path / "out", max_size=256)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"images": [', r"annotations/instances_val2017.json: not valid JSON: Expecting value"),
+        (
+            "[1, 2]",
+            r"annotations/instances_val2017.json: not a COCO annotation file \(no 'images' list\)",
+        ),
+        (
+            '{"images": {}}',
+            r"instances_val2017.json: not a COCO annotation file \(no 'images' list\)",
+        ),
+    ],
+)
+def test_annotation_files_that_do_not_parse(tmp_path: Path, text: str, message: str) -> None:
+    root = _copy_coco(tmp_path)
+    (root / "annotations" / "instances_val2017.json").write_text(text)
+    with pytest.raises(ConversionError, match=message):
+        convert("coco", root, tmp_path / "out")
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -145,8 +145,11 @@ def test_a_second_split_joins_the_manifest(tmp_path: Path) -> None:
     m = manifest(out)
     assert m["splits"]["train"] == before
     assert m["classes"] == CLASSES
-    assert m["splits"]["val"]["class_counts"] == {"0": 0, "1": 1, "2": 1}
-    assert read_shards(out, "val")["fish/v2"]["cls"] == b"2"  # index from the existing classes
+    assert m["splits"]["validation"]["class_counts"] == {"0": 0, "1": 1, "2": 1}
+    assert m["splits"]["validation"]["source_split"] == "val"
+    assert (
+        read_shards(out, "validation")["fish/v2"]["cls"] == b"2"
+    )  # index from the existing classes
     make_imagefolder(tmp_path / "other", {"bird": ["b.jpg"]})
     with pytest.raises(ConversionError, match="differ from the 3 classes already in"):
         convert("imagefolder", tmp_path / "other", out, split="test")
@@ -288,3 +291,24 @@ def test_skip_runs_are_byte_identical_too(tmp_path: Path) -> None:
     reasons = [s["reason"] for s in manifest(tmp_path / "a")["splits"]["train"]["skipped"]]
     assert "corrupt or unreadable image (not a recognised image format)" in reasons
     assert not any("0x" in r for r in reasons)
+
+
+def test_hidden_files_and_folders_are_ignored(tmp_path: Path) -> None:
+    """.DS_Store, ._ resource forks, a hidden class folder: the same shards as without them;
+    a stray file at the top is an error naming it (above), hidden ones are not."""
+    make_imagefolder(tmp_path / "plain")
+    make_imagefolder(tmp_path / "noisy")
+    noisy = tmp_path / "noisy"
+    (noisy / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (noisy / "dog" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (noisy / "dog" / "._d01.jpg").write_bytes(b"\0\5\26\7")
+    (noisy / ".thumbnails").mkdir()
+    (noisy / ".thumbnails" / "x.jpg").write_bytes(image_bytes(9))
+    convert("imagefolder", tmp_path / "plain", tmp_path / "a")
+    convert("imagefolder", noisy, tmp_path / "b")
+    a, b = read_manifest(tmp_path / "a"), read_manifest(tmp_path / "b")
+    assert a.classes == b.classes == CLASSES
+    assert [s.keys for s in a.splits["train"].shards] == [s.keys for s in b.splits["train"].shards]
+    assert [s.sha256 for s in a.splits["train"].shards] == [
+        s.sha256 for s in b.splits["train"].shards
+    ]

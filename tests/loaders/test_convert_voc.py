@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from visiondata.loaders.convert import ConversionError, convert
+from visiondata.loaders.convert import ConversionError, ItemError, convert
+from visiondata.loaders.convert.voc import parse_voc_xml
 
 from .convert_fakes import (
     WDS_LEAKS,
@@ -19,7 +20,8 @@ from .convert_fakes import (
     realdata,
 )
 
-SPLITS = {"train": 8, "val": 4, "test": 4}
+SPLITS = {"train": 8, "val": 4, "test": 4}  # as ImageSets/Main names them
+OFFICIAL = {"train": "train", "val": "validation", "test": "test"}  # as the manifest does
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +35,12 @@ def voc_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_splits_counts_and_bytes(voc_out: Path) -> None:
     root = realdata("voc_bccd", "BCCD")
     m = manifest(voc_out)
-    assert {s: m["splits"][s]["num_samples"] for s in SPLITS} == SPLITS
+    assert {s: m["splits"][OFFICIAL[s]]["num_samples"] for s in SPLITS} == SPLITS
+    assert m["splits"]["validation"]["source_split"] == "val"
     assert m["classes"] == ["Platelets", "RBC", "WBC"]
     for split in SPLITS:
         ids = (root / "ImageSets" / "Main" / f"{split}.txt").read_text().split()
-        samples = read_shards(voc_out, split)
+        samples = read_shards(voc_out, OFFICIAL[split])
         assert list(samples) == ids  # the split file's order
         for image_id, s in samples.items():
             assert s["jpg"] == (root / "JPEGImages" / f"{image_id}.jpg").read_bytes()
@@ -62,10 +65,10 @@ def test_splits_counts_and_bytes(voc_out: Path) -> None:
 
 @WDS_LEAKS
 def test_round_trips(voc_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ours = read_shards(voc_out, "val")
-    got = read_with_webdataset(voc_out, "val")
+    ours = read_shards(voc_out, "validation")
+    got = read_with_webdataset(voc_out, "validation")
     assert {k: s["xml"] for k, s in got.items()} == {k: s["xml"] for k, s in ours.items()}
-    ds = read_with_datasets(voc_out, "val", tmp_path / "hf", monkeypatch)
+    ds = read_with_datasets(voc_out, "validation", tmp_path / "hf", monkeypatch)
     import datasets
 
     ds = ds.cast_column("jpg", datasets.Image(decode=False))
@@ -87,7 +90,7 @@ def test_segmentation_masks_are_added(tmp_path: Path) -> None:
     mask = image_bytes(5, "PNG")
     (root / "SegmentationClass" / f"{first}.png").write_bytes(mask)
     convert("voc", root, tmp_path / "out", split="val")
-    s = read_shards(tmp_path / "out", "val")
+    s = read_shards(tmp_path / "out", "validation")
     assert [k for k, v in s.items() if "seg.png" in v] == [first]
     assert s[first]["seg.png"] == mask
     assert "seg.png" in manifest(tmp_path / "out")["fields"]
@@ -125,3 +128,47 @@ def test_voc_needs_a_split(tmp_path: Path) -> None:
         ConversionError, match=r"give the split to convert .*has: test, train, trainval, val"
     ):
         convert("voc", realdata("voc_bccd", "BCCD"), tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        (b"<annotation><object>", "malformed annotation XML (no element found: line 1, column 20)"),
+        (b"", "malformed annotation XML (no element found: line 1, column 0)"),
+        (
+            b"<voc><object><name>x</name></object></voc>",
+            "root element is <voc>, expected <annotation>",
+        ),
+        (
+            b"<annotation><object><pose>Left</pose></object></annotation>",
+            "an <object> has no <name>",
+        ),
+        (b"<annotation><object><name></name></object></annotation>", "an <object> has no <name>"),
+    ],
+)
+def test_annotation_parse_errors(xml: bytes, reason: str) -> None:
+    with pytest.raises(ItemError) as info:
+        parse_voc_xml(xml, "Annotations/a.xml")
+    assert (info.value.item, info.value.reason) == ("Annotations/a.xml", reason)
+
+
+def test_annotation_parse() -> None:
+    xml = (
+        b"<annotation><filename>a.jpg</filename><size><width>4</width><height>3</height></size>"
+        b"<segmented>0</segmented><object><name>cell</name><difficult>1</difficult>"
+        b"<bndbox><xmin>1</xmin><ymin>2.5</ymin><xmax>3</xmax><ymax>x</ymax></bndbox>"
+        b"<part><name>hand</name><bndbox><xmin>0</xmin></bndbox></part></object></annotation>"
+    )
+    assert parse_voc_xml(xml, "a.xml") == {
+        "filename": "a.jpg",
+        "size": {"width": 4, "height": 3},
+        "segmented": 0,
+        "objects": [
+            {
+                "name": "cell",
+                "difficult": 1,
+                "bbox": {"xmin": 1, "ymin": 2.5, "xmax": 3, "ymax": "x"},
+                "parts": [{"name": "hand", "bbox": {"xmin": 0}}],
+            }
+        ],
+    }

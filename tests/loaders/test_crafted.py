@@ -18,7 +18,7 @@ from visiondata.loaders import errors as E
 from visiondata.loaders.shards.verify import verify
 from visiondata.registry.cli import main
 
-from .crafted import CASES, Case, bad_keys, write_case
+from .crafted import CASES, PICKLE_PAYLOAD, Case, bad_keys, write_case
 
 ONE = World(0, 1)
 IDS = [c.name for c in CASES]
@@ -58,14 +58,35 @@ def _assert_no_harm(tmp_path: Path) -> None:
         assert not (up / "escape-b.jpg").exists()
 
 
+def test_the_harm_checks_can_fail(tmp_path: Path) -> None:
+    """The checks above are live: the payload does write its marker when unpickled, and a
+    file where the traversal member points is seen."""
+    import pickle
+
+    _assert_no_harm(tmp_path)
+    pickle.loads(PICKLE_PAYLOAD)  # the harm itself, here on purpose, in this test's folder
+    with pytest.raises(AssertionError):
+        _assert_no_harm(tmp_path)
+    (tmp_path / "PICKLE-RAN").unlink()
+    escaped = tmp_path.parent / "escape-b.jpg"  # where ../../escape-b.jpg lands from set/
+    escaped.write_bytes(b"x")
+    try:
+        with pytest.raises(AssertionError):
+            _assert_no_harm(tmp_path)
+    finally:
+        escaped.unlink()
+    _assert_no_harm(tmp_path)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("source", ["manifest", "tars"])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_skip_delivers_every_intact_sample_and_names_the_bad(
-    case: Case, source: str, tmp_path: Path
+    case: Case, source: str, threads: int, tmp_path: Path
 ) -> None:
     offsets = write_case(case, tmp_path / "set")
     bad = bad_keys(case, offsets)
-    loader = _loader(case, tmp_path / "set", source)
+    loader = _loader(case, tmp_path / "set", source, threads_per_worker=threads)
     keys, warned = _run_skip(loader)
     assert keys == case.good
     assert loader.stats.samples == len(case.good)
@@ -81,11 +102,12 @@ def test_skip_delivers_every_intact_sample_and_names_the_bad(
     _assert_no_harm(tmp_path)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_skip_with_two_workers_delivers_the_same(case: Case, tmp_path: Path) -> None:
+def test_skip_with_two_workers_delivers_the_same(case: Case, threads: int, tmp_path: Path) -> None:
     offsets = write_case(case, tmp_path / "set")
     bad = bad_keys(case, offsets)
-    loader = _loader(case, tmp_path / "set", "manifest", num_workers=2)
+    loader = _loader(case, tmp_path / "set", "manifest", num_workers=2, threads_per_worker=threads)
     keys, _ = _run_skip(loader)
     assert sorted(keys) == sorted(case.good)
     assert loader.stats.bad_samples == len(bad)
@@ -93,14 +115,21 @@ def test_skip_with_two_workers_delivers_the_same(case: Case, tmp_path: Path) -> 
     _assert_no_harm(tmp_path)
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize(("workers", "threads"), [(0, 1), (0, 3), (2, 2)])
 @pytest.mark.parametrize("case", [c for c in CASES if c.bad], ids=[c.name for c in CASES if c.bad])
 def test_raise_stops_at_the_first_bad_sample_with_its_error(
-    case: Case, workers: int, tmp_path: Path
+    case: Case, workers: int, threads: int, tmp_path: Path
 ) -> None:
     offsets = write_case(case, tmp_path / "set")
     bad = bad_keys(case, offsets)
-    loader = _loader(case, tmp_path / "set", "manifest", on_error="raise", num_workers=workers)
+    loader = _loader(
+        case,
+        tmp_path / "set",
+        "manifest",
+        on_error="raise",
+        num_workers=workers,
+        threads_per_worker=threads,
+    )
     got: list[str] = []
     with pytest.raises(BadSampleError) as err:
         for batch in loader:

@@ -48,7 +48,8 @@ def test_ranks_equal_disjoint_and_complete(total: int, world: int, remainder: st
 )
 def test_workers_tile_the_rank(n: int, bs: int, workers: int, drop_last: bool) -> None:
     spans = [worker_span(n, bs, drop_last, workers, w) for w in range(workers)]
-    nb = num_batches(n, bs, drop_last)
+    nb = n // bs if drop_last else (n + bs - 1) // bs  # written here, not num_batches()
+    assert num_batches(n, bs, drop_last) == nb
     assert sum(len(s.batch_sizes) for s in spans) == nb
     # contiguous blocks in worker order
     assert spans[0].start == 0
@@ -58,7 +59,7 @@ def test_workers_tile_the_rank(n: int, bs: int, workers: int, drop_last: bool) -
     assert used == (nb * bs if drop_last else n)
     # interleaving round-robin gives batch b from worker b % workers, sizes as a plain batching
     sizes = [spans[b % workers].batch_sizes[b // workers] for b in range(nb)]
-    expected = [min(bs, used - b * bs) for b in range(nb)]
+    expected = [bs] * nb if drop_last else [bs] * (n // bs) + ([n % bs] if n % bs else [])
     assert sizes == expected
     for k in range(nb + 1):
         assert sum(worker_batches_before(k, workers, w) for w in range(workers)) == k

@@ -178,3 +178,39 @@ def test_transient_errors_are_told_apart() -> None:
     assert not is_transient(FileNotFoundError("gone"))
     assert not is_transient(PermissionError())
     assert not is_transient(ValueError())
+
+
+def test_http_hashing_once_per_cache_fill(
+    http_url: str, shard_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a cache, each shard is hashed as it is fetched and never again while the cached copy
+    is unchanged (not by the reader either); without one, every epoch's read is hashed."""
+    from visiondata.loaders.shards import reader, remote
+
+    monkeypatch.setattr(remote, "_VERIFIED", {})
+    streamed: list[str] = []
+    whole_file: list[str] = []
+
+    class Counting(reader._Hashing):
+        def __init__(self, raw: Any) -> None:
+            super().__init__(raw)
+            streamed.append(type(raw).__name__)
+
+    real_file_sha = remote._file_sha256
+    monkeypatch.setattr(reader, "_Hashing", Counting)
+    monkeypatch.setattr(
+        remote, "_file_sha256", lambda p: whole_file.append(p.name) or real_file_sha(p)
+    )
+    expected = all_keys(shard_root / "set")
+    cached = Loader(f"{http_url}/set", batch_size=32, world=ONE, cache_dir=tmp_path / "c")
+    for _ in range(2):
+        check_samples(list(cached), expected)
+    assert streamed == [] and whole_file == []  # the fill hashed as it fetched; no re-hash
+    # the cache checks a copy this process has not checked yet (another process filled it)
+    monkeypatch.setattr(remote, "_VERIFIED", {})
+    check_samples(list(cached), expected)
+    assert len(whole_file) == 3 and streamed == []
+    plain = Loader(f"{http_url}/set", batch_size=32, world=ONE)
+    for _ in range(2):
+        check_samples(list(plain), expected)
+    assert streamed == ["RangeStream"] * 6

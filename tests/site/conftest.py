@@ -101,8 +101,12 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one module's tests, closed when the module ends. Not for the session: a
+    process forked meanwhile (DataLoader workers) inherits the pipe to Playwright's driver, and
+    the driver ends only when every copy of it is closed, so one stray child would hold the
+    session's teardown."""
     from playwright.sync_api import sync_playwright
 
     path = chromium_path()

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,10 +158,11 @@ def test_queries_beyond_the_slots_are_refused_at_once(catalogue_site: tuple[Path
             t.start()
         for _ in busy:
             assert runner.entered.acquire(timeout=30)
-        started = time.monotonic()
+        # every slot is still held (release is not set): an answer at all means the server
+        # refused at once instead of queueing (a queued request would wait until release)
         status, _, body = _get(server, "/api/query?sql=SELECT%201")
         assert status == 503 and "queries are running already" in json.loads(body)["error"]
-        assert time.monotonic() - started < 5
+        assert not runner.release.is_set()
         runner.release.set()
         for t in busy:
             t.join(30)
@@ -180,9 +180,9 @@ def test_a_silent_connection_is_closed(catalogue_site: tuple[Path, Any]) -> None
     thread.start()
     try:
         with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as s:
-            started = time.monotonic()
-            assert s.recv(1024) == b""  # closed by the server, having sent nothing
-            assert time.monotonic() - started < 5
+            # closed by the server (request_timeout=0.5), having sent nothing; a server that
+            # never closed would make recv raise after the socket's own 10 s bound
+            assert s.recv(1024) == b""
         status, _, _ = _get(server, "/")  # and the server still answers
         assert status == 200
     finally:

@@ -1,0 +1,121 @@
+"""Each local shard is hashed once per process: the first whole read checks its sha256, later
+epochs skip the hash while its inode, size and mtime are unchanged; a shard replaced, rewritten
+or touched is hashed (and refused, if it no longer matches) again."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from visiondata.loaders import Loader, World
+from visiondata.loaders.errors import ChecksumError
+from visiondata.loaders.shards import reader, remote
+
+from .loader_fakes import all_keys, make_shards
+
+ONE = World(0, 1)
+
+
+def padded(i: int, key: str) -> dict[str, bytes]:
+    return {"txt": key.encode(), "bin": (key.encode() * 300)[: 2000 + i % 300], "cls": b"1"}
+
+
+@pytest.fixture()
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The shards each whole-read hash was started for, in order, in a fresh process record."""
+    monkeypatch.setattr(remote, "_VERIFIED", {})
+    started: list[str] = []
+
+    class Counting(reader._Hashing):
+        def __init__(self, raw: Any) -> None:
+            super().__init__(raw)
+            started.append(Path(getattr(raw, "path", "?")).name)
+
+    monkeypatch.setattr(reader, "_Hashing", Counting)
+    return started
+
+
+def _epochs(loader: Loader, n: int) -> list[list[str]]:
+    out = []
+    for _ in range(n):
+        out.append(sorted(k for b in loader for k in b["__key__"]))
+    return out
+
+
+def test_second_epoch_does_not_rehash(tmp_path: Path, hashed: list[str]) -> None:
+    root = make_shards(tmp_path, [40, 25, 31], members=padded)
+    loader = Loader(root, batch_size=16, world=ONE, seed=3)
+    first, second, third = _epochs(loader, 3)
+    assert first == second == third == sorted(all_keys(root))
+    assert sorted(hashed) == ["train-000000.tar", "train-000001.tar", "train-000002.tar"]
+    # a second loader in the same process over the same files: still nothing re-hashed
+    assert _epochs(Loader(root, batch_size=7, world=ONE), 1)[0] == first
+    assert len(hashed) == 3
+
+
+def _rewrite(path: Path, flip_at: int | None) -> None:
+    """Write the file again in place (same inode and size), one byte changed or not, and give
+    it a new mtime (explicitly, so a coarse clock cannot hide the change)."""
+    data = bytearray(path.read_bytes())
+    if flip_at is not None:
+        data[flip_at] ^= 0x01
+    st = path.stat()
+    with open(path, "r+b") as f:
+        f.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_rewritten_shard_is_checked_again_and_refused(tmp_path: Path, hashed: list[str]) -> None:
+    root = make_shards(tmp_path, [30], members=padded)
+    loader = Loader(root, batch_size=8, world=ONE)
+    _epochs(loader, 1)
+    shard = json.loads((root / "manifest.json").read_text())["splits"]["train"]["shards"][0]
+    path = root / shard["name"]
+    payload = path.read_bytes().index(b"s000007", shard["offsets"][7] + 512 * 2)
+    _rewrite(path, flip_at=payload)
+    with pytest.raises(ChecksumError, match=r"train-000000\.tar: .* sha256"):
+        _epochs(loader, 1)
+    assert hashed == ["train-000000.tar", "train-000000.tar"]
+
+
+@pytest.mark.parametrize("change", ["touch", "replace"])
+def test_touched_or_replaced_shard_is_hashed_again(
+    tmp_path: Path, hashed: list[str], change: str
+) -> None:
+    root = make_shards(tmp_path, [30, 12], members=padded)
+    loader = Loader(root, batch_size=8, world=ONE)
+    _epochs(loader, 1)
+    path = root / "train-000001.tar"
+    if change == "touch":
+        _rewrite(path, flip_at=None)  # same bytes, new mtime
+    else:  # same bytes, a new file (new inode) renamed over the old one
+        tmp = path.with_suffix(".new")
+        tmp.write_bytes(path.read_bytes())
+        os.replace(tmp, path)
+    assert _epochs(loader, 1)[0] == sorted(all_keys(root))
+    assert sorted(hashed) == ["train-000000.tar", "train-000001.tar", "train-000001.tar"]
+
+
+def test_a_resumed_partial_read_checks_nothing_and_marks_nothing(
+    tmp_path: Path, hashed: list[str]
+) -> None:
+    """A read that starts mid-shard cannot check the hash, so it does not count as checked:
+    the next whole read still hashes the shard."""
+    root = make_shards(tmp_path, [48], members=padded)
+    loader = Loader(root, batch_size=8, world=ONE, shuffle=False)
+    state = dict(loader.state_dict(), batches=3)
+    loader.load_state_dict(state)
+    assert len(_epochs(loader, 1)[0]) == 48 - 24
+    assert hashed == []
+    assert len(_epochs(loader, 1)[0]) == 48
+    assert hashed == ["train-000000.tar"]
+
+
+def test_verify_never_hashes_nothing(tmp_path: Path, hashed: list[str]) -> None:
+    root = make_shards(tmp_path, [20], members=padded)
+    _epochs(Loader(root, batch_size=8, world=ONE, verify="never"), 2)
+    assert hashed == []
+    assert remote.verified_files() == {}
