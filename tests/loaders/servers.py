@@ -116,7 +116,11 @@ class FaultProxy:
                 return
             with self._lock:
                 self.connections += 1
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:  # the upstream is gone (a test's teardown): refuse this client
+                client.close()
+                continue
             threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
 

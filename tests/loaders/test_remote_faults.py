@@ -112,3 +112,21 @@ def test_a_server_that_ignores_ranges_is_refused_by_name(server: FaultyServer) -
     server.faults = [Fault("ignore_range", -1, "GET", ".tar")]
     with pytest.raises(SourceError, match=r"ignores Range requests"):
         keys_of(Loader(f"{server.url}/set", batch_size=16, world=ONE, **FAST))
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_link_that_always_drops_after_some_bytes_still_delivers_everything(
+    server: FaultyServer, root: Path, num_workers: int
+) -> None:
+    # every response longer than 20,000 bytes is cut there, forever: a 64 KiB request never
+    # arrives whole, however often it is retried; the retries ask for less each time and get it
+    server.faults = [Fault("drop", -1, "GET", ".tar", after=20_000)]
+    opts: dict[str, Any] = {**FAST, "chunk_bytes": 64 * 1024, "retries": 3}
+    loader = Loader(f"{server.url}/set", batch_size=16, world=ONE, num_workers=num_workers, **opts)
+    keys = keys_of(loader)
+    assert sorted(keys) == sorted(all_keys(root / "set")) and len(set(keys)) == len(keys)
+    ranges = [r for m, p, r in server.requests if m == "GET" and p.endswith(".tar") and r]
+    sizes = {int(b) - int(a) + 1 for a, b in (r.removeprefix("bytes=").split("-") for r in ranges)}
+    assert 64 * 1024 in sizes and 16 * 1024 in sizes  # it asked whole, then for less
+    if num_workers == 0:
+        assert loader.stats.retries >= 2
