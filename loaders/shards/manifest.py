@@ -90,6 +90,14 @@ class ShardInfo(_Model):
             raise ValueError(f"shard {self.name}: {len(self.labels)} labels for {n} samples")
         if any(b <= a for a, b in zip(self.offsets, self.offsets[1:], strict=False)):
             raise ValueError(f"shard {self.name}: offsets are not strictly increasing")
+        # a sample starts at a tar header, and headers sit on 512-byte blocks: an offset
+        # between two would have the reader start mid-block and lose its step with the tar
+        off = next((o for o in self.offsets if o < 0 or o % 512), None)
+        if off is not None:
+            raise ValueError(
+                f"shard {self.name}: offset {off} is not at a tar block boundary "
+                "(a multiple of 512)"
+            )
         return self
 
 

@@ -73,7 +73,9 @@ _CHUNK = 1 << 20
 
 
 class Readable(Protocol):
-    def read(self, n: int = -1, /) -> bytes: ...
+    """What the reader reads from: it always says how many bytes it wants."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 class TarBreak(Exception):
@@ -197,26 +199,27 @@ class TarReader:
         self.pos = offset
         self.size = size
         self.limits = limits
-        self.ended = False
         self._pushed: bytes | None = None  # one block read ahead by resync()
         self._global: dict[str, str] = {}
 
     # -- raw bytes --------------------------------------------------------------------
-    def _raw(self, n: int) -> bytes:
+    def _raw(self, n: int, at: int, name: str | None = None, start: int | None = None) -> bytes:
+        """Up to ``n`` bytes from the stream, which is at byte ``at``; a corrupt stream is a
+        :class:`CorruptStream` there, in the member ``name`` (headers from ``start``)."""
         try:
             return self.stream.read(n)
         except EOFError:  # gzip: the compressed stream ended early
             return b""
         except (zlib.error, gzip.BadGzipFile) as exc:
             raise CorruptStream(
-                self.pos, f"the gzip stream is corrupt near uncompressed byte {self.pos} ({exc})"
+                at, f"the gzip stream is corrupt near uncompressed byte {at} ({exc})", name, start
             ) from None
 
     def _read(self, n: int, what: str, name: str | None = None, start: int | None = None) -> bytes:
         parts: list[bytes] = []
         got = 0
         while got < n:
-            chunk = self._raw(n - got)
+            chunk = self._raw(n - got, self.pos + got, name, start)
             if not chunk:
                 raise Truncated(
                     self.pos + got,
@@ -232,7 +235,7 @@ class TarReader:
     def skip(self, n: int, what: str, name: str | None = None, start: int | None = None) -> None:
         """Read past ``n`` bytes without keeping them (a hashing stream still sees them)."""
         while n > 0:
-            chunk = self._raw(min(n, _CHUNK))
+            chunk = self._raw(min(n, _CHUNK), self.pos, name, start)
             if not chunk:
                 raise Truncated(
                     self.pos, f"the stream ends at byte {self.pos} inside {what}", name, start
@@ -245,20 +248,19 @@ class TarReader:
         if self._pushed is not None:
             self._pushed = None
             self.pos += BLOCK
-        if pos > self.pos:
-            self.skip(pos - self.pos, f"the bytes before byte {pos}")
+        self.skip(pos - self.pos, f"the bytes before byte {pos}")  # nothing if already past
 
     def _block(self) -> bytes | None:
         if self._pushed is not None:
             block, self._pushed = self._pushed, None
             self.pos += BLOCK
             return block
-        first = self._raw(BLOCK)
+        first = self._raw(BLOCK, self.pos)
         if not first:
             return None
         parts, got = [first], len(first)
         while got < BLOCK:
-            more = self._raw(BLOCK - got)
+            more = self._raw(BLOCK - got, self.pos + got, None, self.pos)
             if not more:
                 raise Truncated(
                     self.pos + got,
@@ -284,15 +286,11 @@ class TarReader:
             hpos = self.pos
             try:
                 hdr = self._block()
-            except Truncated as exc:
+            except (Truncated, CorruptStream) as exc:
                 exc.start = start  # the member's first header
                 raise
-            if hdr is None:
-                self.ended = True
-                return None
-            if hdr == bytes(BLOCK):
-                self.ended = True
-                return None
+            if hdr is None or hdr == bytes(BLOCK):
+                return None  # the stream ended on a member boundary, or a zero block
             if not _checksum_ok(hdr, hpos):
                 raise BadHeader(
                     hpos, f"no valid tar header at byte {hpos}: the header checksum does not match"
@@ -353,7 +351,7 @@ class TarReader:
             return Entry(shown, start, data_offset, size, kind, data, None)
 
     def _check_bound(
-        self, hpos: int, size: int, bound: int | None, name: str | None = None, start: int = 0
+        self, hpos: int, size: int, bound: int | None, name: str | None, start: int
     ) -> None:
         if bound is None or self.pos + _padded(size) <= bound:
             return
@@ -571,9 +569,9 @@ def walk_samples(
             members, problem = read_sample(tar, keys[i], end)
         except BadHeader as exc:
             yield i, {}, TarFormatError(exc.reason, None, None, exc.pos)
-            if end is None or tar.pos > end:
+            if end is None:
                 return
-            continue
+            continue  # the break was before ``end`` (offsets sit on blocks): the walk goes on
         except (Truncated, CorruptStream) as exc:
             cls = TruncatedShardError if isinstance(exc, Truncated) else TarFormatError
             yield i, {}, cls(exc.reason, None, None, exc.pos)

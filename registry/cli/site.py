@@ -11,6 +11,7 @@ import argparse
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -159,16 +160,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             )
             server.runner = QueryRunner(cards, limits)
             print(report, file=sys.stderr)
-            previous = signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as Ctrl-C does
+            # Ctrl-C and `kill` stop it the same way. The handler raises nothing: a signal can
+            # land while the main thread runs a finaliser, where an exception is printed and
+            # swallowed ("Exception ignored in ...") and the server would go on serving (a CI
+            # run lost 30 s so). It asks serve_forever to return instead, from another thread
+            # (shutdown() waits for the loop, so the loop's own thread cannot call it).
+            stopping = threading.Event()
+
+            def stop(signum: int, frame: object) -> None:
+                if not stopping.is_set():
+                    stopping.set()
+                    threading.Thread(target=server.shutdown, daemon=True).start()
+
+            previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
             try:
                 print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
                 server.serve_forever()
-            except KeyboardInterrupt:
-                print("stopped", file=sys.stderr)
+            except KeyboardInterrupt:  # a Ctrl-C before the handler was in place
+                pass
             finally:
-                signal.signal(signal.SIGTERM, previous)
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+            print("stopped", file=sys.stderr)
     return 0
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

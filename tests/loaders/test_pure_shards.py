@@ -6,8 +6,10 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import itertools
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +181,14 @@ class TestManifest:
         for offsets in ([0, 0], [5, 3]):
             bad = {"train": {"num_samples": 2, "shards": [_shard(offsets=offsets)]}}
             assert "offsets are not strictly increasing" in _error(_manifest(splits=bad))
-        three = _shard(num_samples=3, keys=["a", "b", "c"], offsets=[0, 1, 2])
+        three = _shard(num_samples=3, keys=["a", "b", "c"], offsets=[0, 512, 1024])
         assert _parse(_manifest(splits={"t": {"num_samples": 3, "shards": [three]}}))
+        for offsets in ([0, 700], [-512, 0]):  # between tar blocks; before the file
+            bad = {"train": {"num_samples": 2, "shards": [_shard(offsets=offsets)]}}
+            assert _error(_manifest(splits=bad)).endswith(
+                f"shard s-000000.tar: offset {offsets[1] if offsets[0] == 0 else offsets[0]} is "
+                "not at a tar block boundary (a multiple of 512)"
+            )
 
     def test_split_sum(self) -> None:
         bad = {"train": {"num_samples": 3, "shards": [_shard()]}}
@@ -262,7 +270,7 @@ class TestManifest:
         big = _shard(
             num_samples=300,
             keys=[f"k{i}" for i in range(300)],
-            offsets=list(range(300)),
+            offsets=[512 * i for i in range(300)],
             labels=[0] * 300,
         )
         two = _parse(_manifest(splits={"t": {"num_samples": 600, "shards": [big, big]}}))
@@ -405,6 +413,7 @@ class TestTar:
             (b"9 a=b\n", 99, "record at offset 0 declares an absurd length 9"),
             (b"6 a=b\n6 abcd", 99, "record at offset 6 is not 'key=value\\n'"),
             (b"6 abcd", 99, "record at offset 0 is not 'key=value\\n'"),
+            (b"6 a=bc", 99, "record at offset 0 is not 'key=value\\n'"),  # no newline
             (b"7 a\xff=b\n", 99, "record at offset 0 is not UTF-8"),
             (b"7 a=\xffb\n", 99, "record at offset 0 is not UTF-8"),
             # the length is looked for in the first 21 bytes: 20 digits are read, 21 are not
@@ -425,7 +434,7 @@ class TestTar:
         r = _reader(data)
         assert r.next() == tar.Entry("a.cls", 0, 512, 1, "file", b"1", None)
         assert r.next() == tar.Entry("a.jpg", 1024, 1536, 3, "file", b"xyz", None)
-        assert r.next() is None and r.ended and r.pos == 2560  # after one zero block
+        assert r.next() is None and r.pos == 2560  # after one zero block
         no_end = member("a.cls", b"1")  # ends on a member boundary: a clean end too
         assert [e.name for e in _entries(no_end)] == ["a.cls"]
         later = _reader(member("b.cls", b"22"), offset=4096).next()
@@ -1173,3 +1182,163 @@ class TestScanBreaks:
             "no valid tar header at byte 2048: the header checksum does not match; then the "
             "gzip stream is corrupt near uncompressed byte "
         ), got[1].problem
+
+
+class Reads(io.RawIOBase):
+    """A stream that records the size of every read, its first one cut to 100 bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+        self.sizes: list[int] = []
+
+    def read(self, n: int = -1, /) -> bytes:
+        self.sizes.append(n)
+        n = min(n, 100) if len(self.sizes) == 1 else n
+        out = self.data[self.at : self.at + n]
+        self.at += len(out)
+        return out
+
+
+class TestTarPinned:
+    """The reader's edges one byte-level case each: what a read asks for, where a break
+    leaves the walk, which record a break in a sample with a longer key marks."""
+
+    def test_a_short_read_is_completed_by_asking_for_the_rest(self) -> None:
+        # each read may be a request or a system call: the rest of a header in one more read,
+        # the rest of a member's data likewise, not byte by byte
+        s = Reads(member("a.cls", b"1") + member("a.jpg", b"J" * 700))
+        r = tar.TarReader(s)
+        assert [r.next().name for _ in range(2)] == ["a.cls", "a.jpg"]  # type: ignore[union-attr]
+        assert s.sizes == [BLOCK, BLOCK - 100, BLOCK, BLOCK, 2 * BLOCK]
+
+    def test_skip_to_never_moves_backwards(self) -> None:
+        data, offsets = _abc()
+        r = _reader(data)
+        r.skip_to(offsets[1])
+        r.skip_to(0)  # already past it: nothing to read
+        assert r.pos == offsets[1]
+        assert r.next() == tar.Entry("b.cls", 2048, 2560, 1, "file", b"2", None)
+
+    def test_a_bad_header_inside_a_sample_costs_that_sample_only(self) -> None:
+        # the bad header is the sample's first member (the reader stops before its end) or
+        # its only block (the reader stops exactly at its end): the walk goes on either way
+        first = header("a.cls", 0, bad_checksum=True) + member("a.jpg", b"A")
+        only = header("b.cls", 0, bad_checksum=True)
+        data = tar_of(first, only, member("c.cls", b"3"))
+        offsets = [0, len(first), len(first) + len(only)]
+        got = list(tar.walk_samples(_reader(data), ["a", "b", "c"], offsets))
+        assert [(i, m, type(p).__name__) for i, m, p in got] == [
+            (0, {}, "TarFormatError"),
+            (1, {}, "TarFormatError"),
+            (2, {"cls": b"3"}, "NoneType"),
+        ]
+        assert str(got[1][2]).startswith("no valid tar header at byte 1536")
+
+    def test_a_walk_of_many_samples_ends_with_the_last(self) -> None:
+        # 300 samples: offsets and indices past the small integers CPython caches
+        parts = [member(f"s{i:04d}.cls", str(i).encode()) for i in range(300)]
+        offsets = [i * 2 * BLOCK for i in range(300)]
+        got = list(
+            tar.walk_samples(_reader(tar_of(*parts)), [f"s{i:04d}" for i in range(300)], offsets)
+        )
+        assert [i for i, _, _ in got] == list(range(300))
+        assert got[-1] == (299, {"cls": b"299"}, None)
+
+    def test_a_break_in_a_longer_keys_own_member_marks_that_sample(self) -> None:
+        own = tar_of(
+            member("sample-0002.cls", b"1"),
+            header("sample-0002.jpg", 30_000) + pad(b"A"),
+            member("sample-0003.cls", b"3"),
+        )
+        got = _scan(own, size=len(own))
+        assert [(k, o, f, e) for k, o, f, _, e in got] == [
+            ("sample-0002", 0, {"cls": 1}, "TarFormatError"),
+            ("sample-0003", 2048, {"cls": 1}, None),
+        ]
+
+    def test_a_break_in_a_member_of_an_earlier_key_is_a_record_of_its_own(self) -> None:
+        # keys out of order: the break names "a" while the sample being read is "b"
+        data = tar_of(
+            member("b.cls", b"2"), header("a.jpg", 30_000) + pad(b"A"), member("c.cls", b"3")
+        )
+        got = _scan(data, size=len(data))
+        assert [(k, o, f) for k, o, f, _, _ in got] == [
+            ("b", 0, {"cls": 1}),
+            ("a", 1024, {}),
+            ("c", 2048, {"cls": 1}),
+        ]
+
+    def test_a_pax_record_with_no_space_in_reach(self) -> None:
+        # digits and no space: "does not start with its length", not a length read off them
+        with pytest.raises(ValueError) as info:
+            tar.parse_pax(b"12345", 99)
+        assert str(info.value) == "record at offset 0 does not start with its length"
+
+    def test_a_signed_checksum_counts_byte_127_as_positive(self) -> None:
+        # 0x7f is the largest positive signed byte: summed as 127 in both sums; with 0xe9 beside
+        # it the signed sum differs from the unsigned one, and only the signed one is stored
+        s = bytearray(header(b"\x7f\xe9.jpg", 3))
+        s[148:156] = b" " * 8
+        signed = sum(b - 256 if b > 127 else b for b in s)
+        s[148:156] = b"%06o\0 " % signed
+        assert tar._checksum_ok(bytes(s), 0)
+        s[148:156] = b"%06o\0 " % (signed - 256)  # 0x7f taken as negative: not a checksum
+        assert not tar._checksum_ok(bytes(s), 0)
+
+    def test_a_refused_member_is_skipped_in_bounded_reads(self) -> None:
+        # a member over max_member_bytes is read past, never into memory at once: 1 MiB a read
+        big = (3 << 20) + 1000
+        s = Reads(member("a.jpg", bytes(big)) + member("a.cls", b"1"))
+        s.sizes.append(0)  # no short first read
+        r = tar.TarReader(s, limits=members.Limits(max_member_bytes=1 << 20))
+        first = r.next()
+        assert first is not None and isinstance(first.problem, tar.MemberTooLargeError)
+        assert s.sizes[1:] == [BLOCK, 1 << 20, 1 << 20, 1 << 20, tar._padded(big) - (3 << 20)]
+        assert r.next() == tar.Entry(
+            "a.cls", r.pos - 2 * BLOCK, r.pos - BLOCK, 1, "file", b"1", None
+        )
+
+    def test_entries_are_values(self) -> None:
+        e = tar.Entry("a.cls", 0, 512, 1, "file", b"1")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            e.name = "b.cls"  # type: ignore[misc]
+        assert hash(e) == hash(tar.Entry("a.cls", 0, 512, 1, "file", b"1"))
+
+    def test_a_refused_member_with_a_good_name_keeps_its_key(self) -> None:
+        data = tar_of(member("a.cls", b"1"), member("a.jpg", b"J" * 600), member("b.cls", b"2"))
+        got = _scan(data, limits=members.Limits(max_member_bytes=500))
+        assert [(k, o, f, e) for k, o, f, _, e in got] == [
+            ("a", 0, {"cls": 1, "jpg": 600}, "MemberTooLargeError"),
+            ("b", 2560, {"cls": 1}, None),
+        ]
+
+    def test_read_sample_alone_leaves_the_reader_after_the_next_keys_member(self) -> None:
+        data, offsets = _abc()
+        r = _reader(data)
+        tar.read_sample(r, "a", None, alone=True)
+        assert r.pos == offsets[1] + 2 * BLOCK  # b.cls read (it ended the sample), no further
+        assert r.next() == tar.Entry("c.cls", 3072, 3584, 1, "file", b"3", None)
+
+    @pytest.mark.parametrize("resyncing", [False, True])
+    def test_a_stream_that_keeps_failing_ends_the_scan_once(self, resyncing: bool) -> None:
+        # a decompressor that raises on every read from some byte on: one record, then the
+        # scan is over (it does not ask again and again)
+        class Failing(io.RawIOBase):
+            def __init__(self, data: bytes, at: int) -> None:
+                self.data, self.pos, self.at = data, 0, at
+
+            def read(self, n: int = -1, /) -> bytes:
+                if self.pos >= self.at:
+                    raise zlib.error("invalid stored block lengths")
+                out = self.data[self.pos : min(self.pos + n, self.at)]
+                self.pos += len(out)
+                return out
+
+        bad = member("b.cls", b"2", bad_checksum=True) if resyncing else member("b.cls", b"2")
+        data = tar_of(member("a.cls", b"1"), bad, member("c.cls", b"3"))
+        got = list(itertools.islice(tar.scan_samples(tar.TarReader(Failing(data, 1024 + 700))), 5))
+        assert [(r.key, r.offset, r.error) for r in got] == [
+            ("a", 0, None),
+            ("bad-header-at-byte-1024" if resyncing else "b", 1024, tar.TarFormatError),
+        ]
+        assert got[1].problem is not None and "the gzip stream is corrupt near" in got[1].problem

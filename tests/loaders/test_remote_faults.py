@@ -45,7 +45,7 @@ RECOVERABLE = [
     Fault("stall", 1, "GET", ".tar"),
     Fault("silent", 1, "GET", ".tar"),
     Fault("drop", 2, "GET", ".tar", after=5000),
-    Fault("short", 2, "GET", ".tar", after=20000),
+    Fault("short", 2, "GET", ".tar", after=5000),  # less than the smallest retry asks for
     Fault("status", 3, "GET", ".tar", status=503),
     Fault("status", 2, "GET", ".tar", status=500),
     Fault("status", 2, "HEAD", ".tar", status=503),
