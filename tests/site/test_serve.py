@@ -8,8 +8,8 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -229,7 +229,11 @@ def test_cards_serve_prints_its_loopback_url_and_stops_on_ctrl_c(
         assert '<form id="sql"' in page and "at most" in page
         con.close()
     finally:
-        proc.send_signal(stop)
+        for i in range(times):
+            if i:
+                time.sleep(0.01)
+            if proc.poll() is None:
+                proc.send_signal(stop)
         try:
             _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
