@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import faulthandler
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -56,6 +57,10 @@ VERIFY_MODES: dict[str, str] = {
 }
 #: the error rate is judged only after this many samples (or at the end of an epoch)
 ERROR_RATE_MIN_SAMPLES = 100
+
+#: each live Loader's worker index queues, held from here (see Loader._workers)
+_WORKER_QUEUES: dict[int, list[Any]] = {}
+_loader_ids = itertools.count()
 #: ring slots per worker beyond ``prefetch_factor``: the batch the user holds, the one stacked
 RING_SPARE_SLOTS = 2
 #: threads per worker process when ``threads_per_worker`` is not given and there are worker
@@ -393,6 +398,8 @@ class Loader:
         self._dataset = BatchDataset(self.plan, self.world, num_workers, self.ring)
         self._sampler = PassSampler()
         self._dataloader: DataLoader[Any] | None = None
+        self._id = next(_loader_ids)
+        weakref.finalize(self, _WORKER_QUEUES.pop, self._id, None)
 
     # -- size and position -------------------------------------------------------------
     def _num_batches(self, epoch: int, earlier: tuple[Segment, ...]) -> int:
@@ -532,29 +539,44 @@ class Loader:
 
     def _deliver(self, run: Pass, generation: int) -> Iterator[Any]:
         source = self._in_process(run) if self.num_workers == 0 else self._workers(run)
-        while True:
-            if generation != self._generation:
-                raise LoaderError(
-                    "this iterator was ended by a newer iter(loader), set_epoch() or "
-                    "load_state_dict() (one pass at a time, as with DataLoader's persistent "
-                    "workers)"
-                )
-            try:
-                batch, stats = next(source)
-            except StopIteration:
-                break
-            except RuntimeError as exc:
-                # DataLoader's own words for its ``timeout`` (torch 2.x); anything else is not ours
-                if self.num_workers and str(exc).startswith("DataLoader timed out"):
-                    self._stuck(source, run)
-                raise
-            self._account(stats)
-            self._batches += 1
-            yield batch
-            if stats["error"] is not None:
-                raise stats["error"]
-        if self.max_error_rate is not None and self.stats.error_rate > self.max_error_rate:
-            self._too_many()
+        try:
+            while True:
+                if generation != self._generation:
+                    raise LoaderError(
+                        "this iterator was ended by a newer iter(loader), set_epoch() or "
+                        "load_state_dict() (one pass at a time, as with DataLoader's persistent "
+                        "workers)"
+                    )
+                try:
+                    batch, stats = next(source)
+                except StopIteration:
+                    break
+                except RuntimeError as exc:
+                    # DataLoader's own words for its ``timeout`` (torch 2.x); anything else is not ours
+                    if self.num_workers and str(exc).startswith("DataLoader timed out"):
+                        self._stuck(source, run)
+                    raise
+                self._account(stats)
+                self._batches += 1
+                yield batch
+                error = stats["error"]
+                del stats  # (so that a raised error is not held by this frame: no cycle)
+                if error is not None:
+                    raise error
+            if self.max_error_rate is not None and self.stats.error_rate > self.max_error_rate:
+                self._too_many()
+        except GeneratorExit:  # closed by its user: persistent workers wait for the next pass
+            raise
+        except BaseException:
+            # An error ends the pass, and its workers with it, now. Left to the collector they
+            # would cost 5 s each: the error's traceback holds this frame (and the Loader) in
+            # a reference cycle, and when the collector breaks a cycle it runs the worker
+            # queues' finalisers before the DataLoader iterator's __del__, whose stop message
+            # is then never sent, so it waits out its join timeout for every worker (seen as
+            # 10 s stalls in the test suite after each raise with two workers).
+            if self.num_workers and generation == self._generation:  # (not a newer pass's)
+                self._stop_workers(source)
+            raise
         self._epoch, self._earlier, self._batches = run.epoch + 1, (), 0
         self._live = None
 
@@ -581,7 +603,18 @@ class Loader:
             with warnings.catch_warnings():
                 # torch's own hint on a pickling failure; the error below says it for us
                 warnings.filterwarnings("ignore", "Got pickle error when attempting to start")
-                return iter(self._dataloader)
+                it = iter(self._dataloader)
+            # A Loader dropped inside a reference cycle (a Lightning trainer's, or a raised
+            # error's traceback) is freed by the garbage collector, which runs the weakref
+            # finalisers of everything in the cycle before any __del__: the worker queues'
+            # feeder threads stop first, the DataLoader iterator's __del__ then sends its stop
+            # messages into dead queues and waits 5 s for each worker before killing it
+            # (measured: 10 s per two-worker Loader in the test suite). Held from this
+            # module, the queues are not part of the cycle, so they still work when __del__
+            # runs; the Loader's own finaliser lets go of them. (torch keeps them in a
+            # private attribute; without it there is nothing to hold and nothing changes.)
+            _WORKER_QUEUES[self._id] = list(getattr(it, "_index_queues", ()))
+            return it
         except Exception as exc:
             # forkserver and spawn send the dataset (transform, collate_fn, decoders) to each
             # worker by pickle; fork copies it. Python's own words for what failed follow.
@@ -597,6 +630,14 @@ class Loader:
                 "threads)"
             ) from exc
 
+    def _stop_workers(self, source: Any) -> None:
+        """Stop the workers of the DataLoader iterator ``source``; the next pass starts new
+        ones (a persistent DataLoader's iterator is not reused once stopped)."""
+        shutdown = getattr(source, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self._dataloader = None
+
     def _stuck(self, source: Any, run: Pass) -> None:
         """No batch came within ``worker_timeout``: print every worker's stack (the signal
         :func:`_stacks_on_signal` set up), stop the workers (the next pass starts new ones),
@@ -610,10 +651,7 @@ class Loader:
                 os.kill(pid, STACKS_SIGNAL)
         if alive:
             time.sleep(0.5)  # the dumps are written by the workers' own signal handlers
-        shutdown = getattr(source, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()  # joins each for 5 s, then terminates it: bounded
-        self._dataloader = None
+        self._stop_workers(source)  # joins each for 5 s, then terminates it: bounded
         self._end_pass()
         who = (
             f"worker {owed} (pid {procs[owed].pid})"

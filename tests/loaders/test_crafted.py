@@ -8,6 +8,7 @@ outside, no pickle run).
 
 from __future__ import annotations
 
+import multiprocessing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -131,9 +132,12 @@ def test_raise_stops_at_the_first_bad_sample_with_its_error(
         threads_per_worker=threads,
     )
     got: list[str] = []
+    before = set(multiprocessing.active_children())
     with pytest.raises(BadSampleError) as err:
         for batch in loader:
             got += batch["__key__"]
+    # the error ended the pass and its workers, not left them to the garbage collector
+    assert set(multiprocessing.active_children()) <= before
     assert type(err.value) in set(bad.values()), err.value
     assert "crafted-" in str(err.value)
     assert set(got) <= set(case.good)

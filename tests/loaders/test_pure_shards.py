@@ -1342,3 +1342,90 @@ class TestTarPinned:
             ("bad-header-at-byte-1024" if resyncing else "b", 1024, tar.TarFormatError),
         ]
         assert got[1].problem is not None and "the gzip stream is corrupt near" in got[1].problem
+
+
+def _with_checksum(h: bytearray, fmt: bytes = b"%06o\0 ", *, signed: bool = False) -> bytes:
+    """``h`` with its checksum field rewritten in ``fmt`` (unsigned or signed byte sum)."""
+    h[148:156] = b" " * 8
+    total = sum(b - 256 if signed and b > 127 else b for b in h)
+    h[148:156] = fmt % total
+    return bytes(h)
+
+
+class TestTarFields:
+    """Each header field read at its exact bytes: the full width of a field, its last byte,
+    the forms other writers use (no NUL, a trailing space, base-256, signed sums)."""
+
+    def test_base_256_uses_every_byte_after_the_marker(self) -> None:
+        assert tar._number(b"\x80\x01" + bytes(10), 0, "size") == 1 << 80
+        assert tar._number(b"\x80" + bytes(10) + b"\x07", 0, "size") == 7
+
+    def test_a_negative_base_256_number_is_named_exactly(self) -> None:
+        with pytest.raises(tar.BadHeader) as info:
+            tar._number(b"\xff" + bytes(11), 5, "size")
+        assert str(info.value) == "the size field at byte 5 is a negative base-256 number"
+        assert info.value.pos == 5
+
+    def test_a_bad_octal_field_is_shown_whole(self) -> None:
+        with pytest.raises(tar.BadHeader) as info:
+            tar._number(b"9" * 12, 0, "size")
+        assert str(info.value).endswith("is not an octal number (b'999999999999')")
+
+    def test_checksums_count_every_byte_of_the_header(self) -> None:
+        # a name of 100 bytes above 127 (its first byte too), an mtime ending in a space (the
+        # byte just before the checksum field), a last byte that is not zero
+        h = bytearray(header(b"\xff" * 100, 3))
+        h[136:148] = b"00000000000 "
+        h[511] = 1
+        assert tar._checksum_ok(_with_checksum(h), 0)
+        assert not tar._checksum_ok(_with_checksum(h)[:511] + b"\x02", 0)
+
+    @pytest.mark.parametrize("fmt", [b"%06o\0 ", b"%07o ", b"%07o\0", b"%08o", b" %06o "])
+    def test_checksum_fields_as_other_writers_write_them(self, fmt: bytes) -> None:
+        h = bytearray(header(b"\xe9.jpg", 3))
+        assert tar._checksum_ok(_with_checksum(h, fmt), 0)
+        assert tar._checksum_ok(_with_checksum(h, fmt, signed=True), 0)
+        assert not tar._checksum_ok(_with_checksum(h, fmt)[:-1] + b"\x01", 0)
+
+    def test_a_signed_checksum_counts_byte_128_as_negative(self) -> None:
+        h = bytearray(header(b"\x80.jpg", 3))
+        assert tar._checksum_ok(_with_checksum(h, signed=True), 0)
+        h[148:156] = b"%06o\0 " % (sum(_with_checksum(bytearray(h), signed=True)) - 256)
+        assert not tar._checksum_ok(bytes(h), 0)  # neither sum: 0x80 counted as +128 and -128
+
+    def test_a_refused_member_skipped_seven_bytes_at_a_time(self) -> None:
+        # 512 = 73 * 7 + 1: the last read of the skip is one byte
+        data = member("a/../b.jpg", b"x" * BLOCK) + member("c.cls", b"3")
+        r = tar.TarReader(Trickle(data))
+        first = r.next()
+        assert first is not None and first.problem is not None and r.pos == 2 * BLOCK
+        assert r.next() == tar.Entry("c.cls", 1024, 1536, 1, "file", b"3", None)
+
+    def test_size_fields_without_a_nul_and_large_ones(self) -> None:
+        h = bytearray(header("a.cls", 0))
+        h[124:136] = b"000000000005"  # twelve digits, no terminator
+        entry = tar.TarReader(io.BytesIO(_with_checksum(h) + pad(b"12345"))).next()
+        assert entry is not None and entry.data == b"12345"
+        big = header("a.jpg", 0, size_field=b"%011o\0" % (1 << 30))
+        with pytest.raises(tar.Overrun) as info:
+            tar.TarReader(io.BytesIO(big + END), size=len(big) + len(END)).next()
+        assert str(info.value) == (
+            "the header at byte 0 declares 1,073,741,824 bytes of data, but the file ends at "
+            "byte 1536"
+        )
+
+    def test_names_that_fill_their_fields(self) -> None:
+        name = "n" * 96 + ".cls"  # exactly 100 bytes: no NUL after it
+        prefix = b"p" * 155  # exactly 155 bytes, then a byte of padding that is not zero
+        h = bytearray(header(name, 1, prefix=prefix))
+        h[500] = ord("X")
+        entry = tar.TarReader(io.BytesIO(_with_checksum(h) + pad(b"1"))).next()
+        assert entry is not None and entry.name == "p" * 155 + "/" + name
+
+    def test_a_pax_size_that_is_not_a_number_is_shown_to_twenty_characters(self) -> None:
+        data = pax(pax_record("size", "x" * 30)) + member("a.cls", b"1")
+        entry = tar.TarReader(io.BytesIO(data)).next()
+        assert entry is not None and entry.problem is not None
+        assert str(entry.problem).endswith(
+            f"has a pax size record {'x' * 20!r} that is not a number"
+        )

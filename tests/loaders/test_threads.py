@@ -3,6 +3,8 @@ through the Loader, the same samples and random draws on any processes x threads
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import random
 import threading
 import time
@@ -211,6 +213,44 @@ def test_a_loader_left_mid_epoch_exits_quietly(jpeg_root: Path) -> None:
         "print(len(batch['__key__']))\n"
     )
     assert _run_bounded(code, timeout=120).strip() == "2"
+
+
+def _fail_holding(loader: Loader) -> BaseException:
+    error = RuntimeError("a training step failed")
+    try:
+        raise error
+    except RuntimeError:
+        return error  # error -> its traceback -> this frame -> error, and the loader
+
+
+@pytest.mark.parametrize("how", ["cycle", "raised"])
+def test_a_loader_freed_by_the_garbage_collector_stops_its_workers_at_once(
+    how: str, jpeg_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Loader with workers dropped inside a reference cycle (a trainer's, or an error's
+    traceback) is freed by the collector: each worker answers the stop message, none is
+    left to the join timeout (5 s each in torch) and killed."""
+    outlived: list[object] = []
+    join = multiprocessing.process.BaseProcess.join
+
+    def watched(self: Any, timeout: float | None = None) -> None:
+        join(self, timeout)
+        if self.is_alive():  # the join timed out: the stop message never came
+            outlived.append(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "join", watched)
+    loader = Loader(str(jpeg_root), batch_size=2, num_workers=2, fields=["cls"])
+    it = iter(loader)
+    next(it)
+    workers = list(loader._dataloader._iterator._workers)  # type: ignore[union-attr]
+    if how == "cycle":
+        loader.me = loader  # type: ignore[attr-defined]
+    else:
+        _fail_holding(loader)
+    del it, loader
+    gc.collect()
+    assert [w.is_alive() for w in workers] == [False, False]
+    assert outlived == []
 
 
 def _run_bounded(code: str, timeout: float = 60) -> str:
