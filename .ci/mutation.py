@@ -91,6 +91,9 @@ MODULES: dict[str, list[str]] = {
         "tests/loaders/test_pure_shards.py::TestTarSamples",
         "tests/loaders/test_pure_shards.py::TestTarEdges",
         "tests/loaders/test_pure_shards.py::TestScanBreaks",
+        "tests/loaders/test_pure_shards.py::TestTarPinned",
+        "tests/loaders/test_pure_shards.py::TestTarFields",
+        "tests/loaders/test_pure_shards.py::TestTarCorruptPositions",
         "tests/loaders/test_tarstream.py",
     ],
     "loaders/shards/sources.py": [

@@ -1429,3 +1429,47 @@ class TestTarFields:
         assert str(entry.problem).endswith(
             f"has a pax size record {'x' * 20!r} that is not a number"
         )
+
+
+class Breaks(io.RawIOBase):
+    """A stream that hands out at most 100 bytes a read and, after ``good`` bytes, fails as
+    a corrupt gzip stream does."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        self.data, self.at, self.good = data, 0, good
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self.at >= self.good:
+            raise zlib.error("invalid block type")
+        out = self.data[self.at : min(self.at + min(n, 100), self.good)]
+        self.at += len(out)
+        return out
+
+
+class TestTarCorruptPositions:
+    """A corrupt stream found after a short read is named at the byte where it broke."""
+
+    @pytest.mark.parametrize("offset", [0, 7 * BLOCK])
+    def test_inside_a_header(self, offset: int) -> None:
+        r = tar.TarReader(Breaks(member("a.cls", b"1"), 300), offset)
+        with pytest.raises(tar.CorruptStream) as info:
+            r.next()
+        assert info.value.pos == offset + 300 and info.value.start == offset
+        assert f"near uncompressed byte {offset + 300} " in str(info.value)
+
+    @pytest.mark.parametrize("offset", [0, 7 * BLOCK])
+    def test_inside_a_members_data(self, offset: int) -> None:
+        data = member("a.jpg", b"J" * 900)
+        r = tar.TarReader(Breaks(data, BLOCK + 700), offset)
+        with pytest.raises(tar.CorruptStream) as info:
+            r.next()
+        err = info.value
+        assert (err.pos, err.start, err.name) == (offset + BLOCK + 700, offset, "a.jpg")
+
+    def test_while_skipping_a_refused_member(self) -> None:
+        data = member("../a.jpg", b"J" * 900) + member("b.cls", b"1")
+        r = tar.TarReader(Breaks(data, BLOCK + 700), 3 * BLOCK)
+        with pytest.raises(tar.CorruptStream) as info:
+            r.next()
+        err = info.value
+        assert (err.pos, err.start, err.name) == (4 * BLOCK + 700, 3 * BLOCK, "../a.jpg")
