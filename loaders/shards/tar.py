@@ -540,14 +540,13 @@ def _after_break(
         return True, out
     current.error = TarFormatError  # a lying size field, unless nothing follows (below)
     try:
-        if tar.resync():
-            return False, out
+        found = tar.resync()
     except CorruptStream as corrupt:
         current.problem = f"{exc.reason}; then {corrupt.reason}"
         return True, out
-    if isinstance(exc, Overrun):
+    if not found and isinstance(exc, Overrun):
         current.error = None  # no later header: the shard is truncated
-    return True, out
+    return not found, out
 
 
 def walk_samples(

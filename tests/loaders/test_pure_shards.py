@@ -1379,8 +1379,14 @@ class TestTarFields:
         h[511] = 1
         assert tar._checksum_ok(_with_checksum(h), 0)
         assert not tar._checksum_ok(_with_checksum(h)[:511] + b"\x02", 0)
+        assert tar._checksum_ok(_with_checksum(h, signed=True), 0)  # the signed sum likewise
+        h[147] = 0
+        assert not tar._checksum_ok(_with_checksum(h, signed=True)[:147] + b" ", 0)
 
-    @pytest.mark.parametrize("fmt", [b"%06o\0 ", b"%07o ", b"%07o\0", b"%08o", b" %06o "])
+    # the usual form, no NUL, no space, no terminator, right-aligned and left-aligned
+    @pytest.mark.parametrize(
+        "fmt", [b"%06o\0 ", b"%07o ", b"%07o\0", b"%08o", b" %06o ", b"%-7o\0"]
+    )
     def test_checksum_fields_as_other_writers_write_them(self, fmt: bytes) -> None:
         h = bytearray(header(b"\xe9.jpg", 3))
         assert tar._checksum_ok(_with_checksum(h, fmt), 0)
