@@ -57,15 +57,15 @@ VERIFY_MODES: dict[str, str] = {
 }
 #: the error rate is judged only after this many samples (or at the end of an epoch)
 ERROR_RATE_MIN_SAMPLES = 100
-
-#: each live Loader's worker index queues, held from here (see Loader._workers)
-_WORKER_QUEUES: dict[int, list[Any]] = {}
-_loader_ids = itertools.count()
 #: ring slots per worker beyond ``prefetch_factor``: the batch the user holds, the one stacked
 RING_SPARE_SLOTS = 2
 #: threads per worker process when ``threads_per_worker`` is not given and there are worker
 #: processes (measured on 2-core machines with ``benchmarks/bench_peers.py``, see the README)
 DEFAULT_THREADS_PER_WORKER = 2
+
+#: each live Loader's worker index queues, held from here (see Loader._workers)
+_WORKER_QUEUES: dict[int, list[Any]] = {}
+_loader_ids = itertools.count()
 
 
 def threads_for(num_workers: int, threads_per_worker: int | None) -> int:
@@ -559,10 +559,8 @@ class Loader:
                 self._account(stats)
                 self._batches += 1
                 yield batch
-                error = stats["error"]
-                del stats  # (so that a raised error is not held by this frame: no cycle)
-                if error is not None:
-                    raise error
+                if stats["error"] is not None:
+                    raise stats["error"]
             if self.max_error_rate is not None and self.stats.error_rate > self.max_error_rate:
                 self._too_many()
         except GeneratorExit:  # closed by its user: persistent workers wait for the next pass

@@ -176,8 +176,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             try:
                 print(f"serving the catalogue at {server.url} (Ctrl-C to stop)", flush=True)
                 server.serve_forever()
-            except KeyboardInterrupt:  # a Ctrl-C before the handler was in place
-                pass
             finally:
                 for s, handler in previous.items():
                     signal.signal(s, handler)

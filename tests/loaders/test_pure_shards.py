@@ -369,6 +369,19 @@ def _entries(data: bytes, **kw: Any) -> list[tar.Entry]:
     return out
 
 
+def _header_sum(h: bytearray, *, signed: bool = False) -> int:
+    """The checksum of header ``h`` (its checksum field counted as spaces), its bytes summed
+    unsigned or, as some old tars do, signed."""
+    rest = h[:148] + h[156:]
+    return 8 * 32 + sum(b - 256 if signed and b > 127 else b for b in rest)
+
+
+def _with_checksum(h: bytearray, fmt: bytes = b"%06o\0 ", *, signed: bool = False) -> bytes:
+    """``h`` with its checksum field rewritten in ``fmt`` (unsigned or signed byte sum)."""
+    h[148:156] = fmt % _header_sum(h, signed=signed)
+    return bytes(h)
+
+
 class TestTar:
     def test_numbers(self) -> None:
         assert tar._number(b"0000644\0", 0, "mode") == 420
@@ -390,10 +403,7 @@ class TestTar:
         assert not tar._checksum_ok(bytes(h), 0)
         # a signed-byte checksum (old tars): name bytes above 127 summed as negative
         s = bytearray(header(b"\xe9\xe9.jpg", 3))
-        s[148:156] = b" " * 8
-        signed = sum(b - 256 if b > 127 else b for b in s)
-        s[148:156] = b"%06o\0 " % signed
-        assert tar._checksum_ok(bytes(s), 0)
+        assert tar._checksum_ok(_with_checksum(s, signed=True), 0)
 
     def test_pax_records(self) -> None:
         recs = pax_record("path", "a/b.jpg") + pax_record("size", "12")
@@ -708,14 +718,17 @@ class TestTarSamples:
 
 
 class Chunky(io.RawIOBase):
-    """A stream whose first read is short (100 bytes), then gives what is asked."""
+    """A stream whose first read is short (``first`` bytes; None: not short), then gives what
+    is asked; ``sizes`` records what each read asked for."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at, self.first = data, 0, True
+    def __init__(self, data: bytes, first: int | None = 100) -> None:
+        self.data, self.at, self.first = data, 0, first
+        self.sizes: list[int] = []
 
     def read(self, n: int = -1, /) -> bytes:
-        if self.first:
-            n, self.first = min(n, 100), False
+        self.sizes.append(n)
+        if self.first is not None:
+            n, self.first = min(n, self.first), None
         out = self.data[self.at : self.at + n]
         self.at += len(out)
         return out
@@ -1184,21 +1197,6 @@ class TestScanBreaks:
         ), got[1].problem
 
 
-class Reads(io.RawIOBase):
-    """A stream that records the size of every read, its first one cut to 100 bytes."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at = data, 0
-        self.sizes: list[int] = []
-
-    def read(self, n: int = -1, /) -> bytes:
-        self.sizes.append(n)
-        n = min(n, 100) if len(self.sizes) == 1 else n
-        out = self.data[self.at : self.at + n]
-        self.at += len(out)
-        return out
-
-
 class TestTarPinned:
     """The reader's edges one byte-level case each: what a read asks for, where a break
     leaves the walk, which record a break in a sample with a longer key marks."""
@@ -1206,7 +1204,7 @@ class TestTarPinned:
     def test_a_short_read_is_completed_by_asking_for_the_rest(self) -> None:
         # each read may be a request or a system call: the rest of a header in one more read,
         # the rest of a member's data likewise, not byte by byte
-        s = Reads(member("a.cls", b"1") + member("a.jpg", b"J" * 700))
+        s = Chunky(member("a.cls", b"1") + member("a.jpg", b"J" * 700))
         r = tar.TarReader(s)
         assert [r.next().name for _ in range(2)] == ["a.cls", "a.jpg"]  # type: ignore[union-attr]
         assert s.sizes == [BLOCK, BLOCK - 100, BLOCK, BLOCK, 2 * BLOCK]
@@ -1278,22 +1276,19 @@ class TestTarPinned:
         # 0x7f is the largest positive signed byte: summed as 127 in both sums; with 0xe9 beside
         # it the signed sum differs from the unsigned one, and only the signed one is stored
         s = bytearray(header(b"\x7f\xe9.jpg", 3))
-        s[148:156] = b" " * 8
-        signed = sum(b - 256 if b > 127 else b for b in s)
-        s[148:156] = b"%06o\0 " % signed
-        assert tar._checksum_ok(bytes(s), 0)
+        signed = _header_sum(s, signed=True)
+        assert tar._checksum_ok(_with_checksum(s, signed=True), 0)
         s[148:156] = b"%06o\0 " % (signed - 256)  # 0x7f taken as negative: not a checksum
         assert not tar._checksum_ok(bytes(s), 0)
 
     def test_a_refused_member_is_skipped_in_bounded_reads(self) -> None:
         # a member over max_member_bytes is read past, never into memory at once: 1 MiB a read
         big = (3 << 20) + 1000
-        s = Reads(member("a.jpg", bytes(big)) + member("a.cls", b"1"))
-        s.sizes.append(0)  # no short first read
+        s = Chunky(member("a.jpg", bytes(big)) + member("a.cls", b"1"), first=None)
         r = tar.TarReader(s, limits=members.Limits(max_member_bytes=1 << 20))
         first = r.next()
         assert first is not None and isinstance(first.problem, tar.MemberTooLargeError)
-        assert s.sizes[1:] == [BLOCK, 1 << 20, 1 << 20, 1 << 20, tar._padded(big) - (3 << 20)]
+        assert s.sizes == [BLOCK, 1 << 20, 1 << 20, 1 << 20, tar._padded(big) - (3 << 20)]
         assert r.next() == tar.Entry(
             "a.cls", r.pos - 2 * BLOCK, r.pos - BLOCK, 1, "file", b"1", None
         )
@@ -1344,14 +1339,6 @@ class TestTarPinned:
         assert got[1].problem is not None and "the gzip stream is corrupt near" in got[1].problem
 
 
-def _with_checksum(h: bytearray, fmt: bytes = b"%06o\0 ", *, signed: bool = False) -> bytes:
-    """``h`` with its checksum field rewritten in ``fmt`` (unsigned or signed byte sum)."""
-    h[148:156] = b" " * 8
-    total = sum(b - 256 if signed and b > 127 else b for b in h)
-    h[148:156] = fmt % total
-    return bytes(h)
-
-
 class TestTarFields:
     """Each header field read at its exact bytes: the full width of a field, its last byte,
     the forms other writers use (no NUL, a trailing space, base-256, signed sums)."""
@@ -1381,7 +1368,8 @@ class TestTarFields:
         assert not tar._checksum_ok(_with_checksum(h)[:511] + b"\x02", 0)
         assert tar._checksum_ok(_with_checksum(h, signed=True), 0)  # the signed sum likewise
         h[147] = 0
-        assert not tar._checksum_ok(_with_checksum(h, signed=True)[:147] + b" ", 0)
+        summed = _with_checksum(h, signed=True)  # then byte 147 changed after the sum
+        assert not tar._checksum_ok(summed[:147] + b" " + summed[148:], 0)
 
     # the usual form, no NUL, no space, no terminator, right-aligned and left-aligned
     @pytest.mark.parametrize(
