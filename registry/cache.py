@@ -191,8 +191,17 @@ class SectionCache:
 
 
 def _prune(folder: Path) -> None:
+    """Keep the newest :data:`_KEEP` cache files; one that cannot be stat-ed (a dangling
+    link) counts as the oldest, so it goes first instead of stopping the pruning."""
+
+    def age(p: Path) -> float:
+        try:
+            return p.stat().st_mtime
+        except OSError:
+            return float("-inf")
+
     try:
-        files = sorted(folder.glob("catalogue-*.json"), key=lambda p: p.stat().st_mtime)
+        files = sorted(folder.glob("catalogue-*.json"), key=age)
         for old in files[:-_KEEP]:
             old.unlink(missing_ok=True)
     except OSError:

@@ -145,7 +145,11 @@ def _code_stamp() -> list[Any]:
 def _key(files: Sequence[Path]) -> list[Any]:
     stats = []
     for f in files:
-        st = f.stat()
+        try:
+            st = f.stat()
+        except OSError as exc:  # a dangling link or a loop: left out when parsed, with a warning
+            stats.append([str(f), exc.errno])
+            continue
         stats.append([str(f), st.st_size, st.st_mtime_ns])
     return [_code_stamp(), override(), stats]
 

@@ -178,7 +178,10 @@ def load_yaml(text: str) -> LoadedYaml:
         out.problems.append((line, "(yaml)", f"YAML syntax error: {what}"))
         return out
     except yaml.YAMLError as exc:
-        out.problems.append((1, "(yaml)", f"YAML error: {exc}"))
+        # a ReaderError's text ends with a second line ('  in "<unicode string>", position
+        # 7'): one problem, one line
+        what = " ".join(str(exc).split())
+        out.problems.append((1, "(yaml)", f"YAML error: {what}"))
         return out
     if not nodes:
         out.problems.append((1, "(card)", "the file is empty (expected a mapping of card fields)"))

@@ -10,15 +10,15 @@ re-dumped instead. The result is validated before it is written, atomically.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from visiondata.registry.errors import CardValidationError
+from visiondata.registry.files import write_atomic
 from visiondata.registry.schema import Figure
 from visiondata.registry.validate import parse_card_text
 
@@ -179,12 +179,5 @@ def merge_figures(
     parsed = parse_card_text(merged, str(path), expect_id=path.stem)
     if parsed.problems:
         raise CardValidationError(parsed.problems)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(merged)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, merged.encode("utf-8"), mode=stat.S_IMODE(path.stat().st_mode))
     return path

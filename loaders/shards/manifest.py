@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from visiondata.registry.files import write_atomic
 
 from ..errors import ManifestError
 from .splits import official_split, split_candidates
@@ -244,15 +244,5 @@ def write_manifest(manifest: Manifest, out_dir: str | os.PathLike[str]) -> Path:
     """Write ``OUT/manifest.json`` atomically (temp file + rename) and return its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=out)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(manifest_bytes(manifest))
-            f.flush()
-            os.fsync(f.fileno())
-        target = out / MANIFEST_NAME
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = write_atomic(out / MANIFEST_NAME, manifest_bytes(manifest))
     return target

@@ -152,15 +152,24 @@ def _expand(paths: list[Path]) -> list[Path]:
     return files
 
 
+def _where(path: Path) -> Path:
+    """The file ``path`` names, for telling the same card file apart from another: resolved,
+    or as given when it cannot be (a symlink loop: reported as the file's problem later)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop, before Python 3.13
+        return path.absolute()
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from ..validate import card_editions, validate_cards
 
     default_files = list(store.card_files())
     files = _expand(args.paths) if args.paths else default_files
-    given = {f.resolve() for f in files}
+    given = {_where(f) for f in files}
     # derived_from, pooled_with and transfer targets may name any card of the catalogue, not
     # only the files given; a transfer's target_edition must be one of that card's editions.
-    others = [card_editions(f) for f in default_files if f.resolve() not in given]
+    others = [card_editions(f) for f in default_files if _where(f) not in given]
     known = dict(x for x in others if x is not None)
     problems = validate_cards(files, known_editions=known)
     bad = len({p.file for p in problems})
