@@ -338,6 +338,10 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
         "first_batch_s": first[0] - t_build,
         "epoch_gap_s": stamps[1][0] - first[-1] if stamps[1] else None,
         "batch_interval_s": statistics.median(gaps),
+        # with W workers the batches come in bursts of up to W: the mean and the 90th
+        # percentile of the in-epoch gaps say what a gap within an epoch is
+        "mean_interval_s": span / max(len(first) - 1, 1),
+        "p90_interval_s": statistics.quantiles(gaps, n=10)[-1] if len(gaps) > 1 else None,
         "cpu_ms_per_image": (cpu1 - cpu0) / max(done, 1) * 1e3,
         "batches": [len(s) for s in stamps],
     }
@@ -570,16 +574,15 @@ def floors(results: list[dict[str, dict[str, Any]]], pss_limit: float) -> list[s
         v = med(values)
         ok = v >= limit if op == ">=" else v <= limit
         out.append(f"floor {label}: median {v:.3g} -> {'met' if ok else 'MISSED'}")
-    gaps = [
-        r[name]["epoch_gap_s"] / r[name]["batch_interval_s"]
-        for r in results
-        if r[name].get("epoch_gap_s") is not None
-    ]
-    if gaps:
-        v = med(gaps)
+    runs = [r[name] for r in results if r[name].get("epoch_gap_s") is not None]
+    if runs:
+        mean = med([r["epoch_gap_s"] / r["mean_interval_s"] for r in runs])
+        p90 = med([r["p90_interval_s"] / r["mean_interval_s"] for r in runs])
         out.append(
             f"floor second epoch without a gap larger than one batch's time: median gap "
-            f"{v:.2f} batch intervals -> {'met' if v <= 1 else 'MISSED'}"
+            f"{mean:.2f} mean batch intervals -> {'met' if mean <= 1 else 'MISSED'} "
+            f"(within an epoch the 90th-percentile gap is {p90:.2f} mean intervals: the "
+            f"epoch gap is {'no' if mean <= p90 else 'a'} longer wait than those)"
         )
     return out
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from .pipeline import Plan, Share, Stats, WorkerStream, worker_share
 from .ring import RingTable, WorkerRing
 from .world import World
 
-__all__ = ["BatchDataset", "Pass", "PassSampler", "Ticket"]
+__all__ = ["BatchCounts", "BatchDataset", "NextEpoch", "Pass", "PassSampler", "Ticket"]
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,57 @@ class Pass:
 
 
 class PassSampler(Sampler[Ticket]):
-    """The tickets of the pass the Loader set last (read when the DataLoader starts a pass)."""
+    """The tickets of the pass the Loader set last (read when the DataLoader starts a pass),
+    and, when ``then`` is set, of the epochs after it: ``then(run)`` is the pass that follows
+    ``run`` once it has delivered every batch (None: nothing more). Chained, the workers go
+    on into the next epoch while the last batches of this one are still being taken, so a
+    new epoch starts without waiting for its first batches (see ``Loader._workers``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, then: Callable[[Pass], Pass | None] | None = None) -> None:
         self.current: Pass | None = None
+        self.then = then
 
     def __iter__(self) -> Iterator[Ticket]:
-        if self.current is None:
-            return iter(())
-        return self.current.tickets()
+        run = self.current
+        while run is not None:
+            yield from run.tickets()
+            run = self.then(run) if self.then is not None else None
 
     def __len__(self) -> int:
         return 0 if self.current is None else self.current.stop - self.current.start
+
+
+class BatchCounts:
+    """``counts(epoch, earlier)``: batches per rank in that segment of the epoch (the last few
+    remembered). Its own object, not a cache on the Loader's method, so what holds it (the
+    sampler) does not hold the Loader."""
+
+    def __init__(self, plan: Plan, world_size: int, workers: int) -> None:
+        self.plan, self.world_size, self.workers = plan, world_size, workers
+        self._known: dict[tuple[int, tuple[Segment, ...]], int] = {}
+
+    def __call__(self, epoch: int, earlier: tuple[Segment, ...]) -> int:
+        key = (epoch, earlier)
+        if key not in self._known:
+            _, layout = self.plan.layout(epoch, earlier, self.world_size, self.workers)
+            if len(self._known) >= 8:
+                self._known.pop(next(iter(self._known)))
+            self._known[key] = layout.num_batches
+        return self._known[key]
+
+
+class NextEpoch:
+    """``PassSampler.then`` for the Loader: after a pass that ends its epoch, the whole next
+    epoch (None when that has no batches, so an empty epoch does not chain for ever)."""
+
+    def __init__(self, counts: BatchCounts) -> None:
+        self.counts = counts
+
+    def __call__(self, run: Pass) -> Pass | None:
+        if run.stop < self.counts(run.epoch, run.earlier):
+            return None
+        stop = self.counts(run.epoch + 1, ())
+        return Pass(run.epoch + 1, (), 0, stop) if stop else None
 
 
 class BatchDataset(Dataset[tuple[Any, Stats]]):

@@ -35,7 +35,7 @@ from ..shards.members import MAX_MEMBER_BYTES, MAX_PIXELS, Limits
 from ..shards.remote import RemoteOptions
 from ..shards.sources import Source, resolve_source
 from ..shards.splits import ALIASES, split_candidates
-from .batches import BatchDataset, Pass, PassSampler
+from .batches import BatchCounts, BatchDataset, NextEpoch, Pass, PassSampler
 from .elastic import Segment
 from .mixing import BALANCE_MODES, SourceCounts
 from .partition import REMAINDER_MODES
@@ -379,7 +379,7 @@ class Loader:
         self._fingerprint = self._compute_fingerprint()
         # not an lru_cache of a bound method: that would make the loader a reference cycle,
         # freed only by the garbage collector, and its persistent workers with it at any moment
-        self._batch_counts: dict[tuple[int, tuple[Segment, ...]], int] = {}
+        self._counts = BatchCounts(self.plan, self.world.world_size, max(1, num_workers))
         # where the loader is: epoch, the earlier segments of it (elastic resume), batches of
         # the current segment delivered; ``_resume``: the next iter() continues from there
         self._epoch = 0
@@ -396,21 +396,20 @@ class Loader:
             self.ring = RingTable(num_workers, (self.prefetch_factor or 2) + RING_SPARE_SLOTS)
             weakref.finalize(self, self.ring.close)
         self._dataset = BatchDataset(self.plan, self.world, num_workers, self.ring)
-        self._sampler = PassSampler()
+        # Persistent workers run on into the next epoch (its first tickets are sent while
+        # this epoch's last batches are still being made), so a new epoch does not start
+        # with a wait for its first batches; the next iter() takes them if it is that epoch
+        # (see _workers). Without persistent workers, each pass's workers end with it.
+        self._sampler = PassSampler(NextEpoch(self._counts) if self.persistent_workers else None)
         self._dataloader: DataLoader[Any] | None = None
+        self._it: Any = None  # the DataLoader iterator of the live workers
+        self._ahead: Pass | None = None  # the pass ``_it`` has run on into, if any
         self._id = next(_loader_ids)
         weakref.finalize(self, _WORKER_QUEUES.pop, self._id, None)
 
     # -- size and position -------------------------------------------------------------
     def _num_batches(self, epoch: int, earlier: tuple[Segment, ...]) -> int:
-        key = (epoch, earlier)
-        if key not in self._batch_counts:
-            w = self.world
-            _, layout = self.plan.layout(epoch, earlier, w.world_size, max(1, self.num_workers))
-            if len(self._batch_counts) >= 8:
-                self._batch_counts.pop(next(iter(self._batch_counts)))
-            self._batch_counts[key] = layout.num_batches
-        return self._batch_counts[key]
+        return self._counts(epoch, earlier)
 
     def __len__(self) -> int:
         """Batches this rank gets in the pass in progress, or else in the next one: the same on
@@ -539,8 +538,11 @@ class Loader:
 
     def _deliver(self, run: Pass, generation: int) -> Iterator[Any]:
         source = self._in_process(run) if self.num_workers == 0 else self._workers(run)
+        # a chained sampler does not end with the pass: it ends after its batches
+        chained = self.num_workers > 0 and self._sampler.then is not None
+        left = run.stop - run.start
         try:
-            while True:
+            while not (chained and left == 0):
                 if generation != self._generation:
                     raise LoaderError(
                         "this iterator was ended by a newer iter(loader), set_epoch() or "
@@ -558,6 +560,7 @@ class Loader:
                     raise
                 self._account(stats)
                 self._batches += 1
+                left -= 1
                 yield batch
                 if stats["error"] is not None:
                     raise stats["error"]
@@ -577,12 +580,17 @@ class Loader:
             raise
         self._epoch, self._earlier, self._batches = run.epoch + 1, (), 0
         self._live = None
+        if chained:
+            self._ahead = self._sampler.then(run)  # what the workers are making now
 
     def _in_process(self, run: Pass) -> Iterator[tuple[Any, Stats]]:
         for ticket in run.tickets():
             yield self._dataset[ticket]
 
     def _workers(self, run: Pass) -> Iterator[tuple[Any, Stats]]:
+        ahead, self._ahead = self._ahead, None
+        if self._it is not None and ahead == run:
+            return self._it  # the workers ran on into this pass: its first batches are made
         self._sampler.current = run
         if self._dataloader is None:
             self._dataloader = DataLoader(
@@ -612,6 +620,8 @@ class Loader:
             # runs; the Loader's own finaliser lets go of them. (torch keeps them in a
             # private attribute; without it there is nothing to hold and nothing changes.)
             _WORKER_QUEUES[self._id] = list(getattr(it, "_index_queues", ()))
+            if self._sampler.then is not None:
+                self._it = it  # kept: the next pass may take what it runs on into
             return it
         except Exception as exc:
             # forkserver and spawn send the dataset (transform, collate_fn, decoders) to each
@@ -634,7 +644,7 @@ class Loader:
         shutdown = getattr(source, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
-        self._dataloader = None
+        self._dataloader, self._it, self._ahead = None, None, None
 
     def _stuck(self, source: Any, run: Pass) -> None:
         """No batch came within ``worker_timeout``: print every worker's stack (the signal

@@ -4,6 +4,7 @@ StatefulDataLoader), workers that persist across epochs and resumes, collate_fn.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,63 @@ def test_persistent_workers_live_across_epochs_and_resumes(root: Path) -> None:
     one, two = list(fresh), list(fresh)
     assert _pids(one).isdisjoint(_pids(two))  # new processes every epoch without them
     assert keys_of(one) == keys_of(first) and keys_of(two) == keys_of(second)
+
+
+class _Made:
+    """A transform that appends each sample's key to a file: what the workers (other
+    processes) made, whether or not it was delivered."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        with open(self.path, "a") as f:
+            f.write(sample["__key__"] + "\n")
+        return sample
+
+    def count(self) -> int:
+        return len(self.path.read_text().splitlines()) if self.path.exists() else 0
+
+
+def _wait_for(condition: Any, what: str) -> None:
+    """A bounded wait for a condition (not a timing assertion: only its bound is fixed)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_persistent_workers_start_the_next_epoch_before_it_is_asked_for(
+    root: Path, tmp_path: Path
+) -> None:
+    """Once an epoch's last tickets are out, persistent workers go on into the next epoch, so
+    the next iter() finds its first batches made; what they made ahead and was not taken
+    (another epoch chosen, a resume, a broken-off pass) is dropped, never delivered or
+    counted."""
+    opts: dict[str, Any] = dict(batch_size=4, world=ONE, seed=3, num_workers=2)
+    reference = Loader(root, persistent_workers=False, **opts)
+    epochs = [keys_of(reference) for _ in range(5)]  # epochs 0-4, workers new each pass
+    made = _Made(tmp_path / "made")
+    loader = Loader(root, transform=made, **opts)
+    n = len(flat(epochs[0]))
+    assert keys_of(loader) == epochs[0]
+    _wait_for(lambda: made.count() > n, "the workers made nothing of epoch 1 before iter()")
+    assert keys_of(loader) == epochs[1]  # taken as it was made ahead
+    _wait_for(lambda: made.count() > 2 * n, "nothing of epoch 2 was made ahead")
+    loader.set_epoch(4)  # not the epoch made ahead: dropped
+    assert keys_of(loader) == epochs[4]
+    loader.set_epoch(2)
+    it = iter(loader)
+    next(it)
+    state = loader.state_dict()
+    it.close()  # broken off: the next iter() starts epoch 2 again, as without run-ahead
+    assert keys_of(loader) == epochs[2]
+    loader.load_state_dict(state)  # a resume: the rest of epoch 2 after its first batch
+    assert keys_of(loader) == epochs[2][1:]
+    assert keys_of(loader) == epochs[3]  # and on into epoch 3, as made ahead
+    # delivered only: epochs 0, 1, 4, 2's first batch, 2, the rest of 2, 3
+    assert loader.stats.samples == 6 * n
+    assert loader.stats.batches == 6 * len(epochs[0])
 
 
 def pairs(samples: list[dict[str, Any]]) -> tuple[list[str], torch.Tensor]:
