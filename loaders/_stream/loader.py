@@ -402,7 +402,8 @@ class Loader:
         # (see _workers). Without persistent workers, each pass's workers end with it.
         self._sampler = PassSampler(NextEpoch(self._counts) if self.persistent_workers else None)
         self._dataloader: DataLoader[Any] | None = None
-        self._it: Any = None  # the DataLoader iterator of the live workers
+        # the DataLoader iterator of the live workers
+        self._it: Iterator[tuple[Any, Stats]] | None = None
         self._ahead: Pass | None = None  # the pass ``_it`` has run on into, if any
         self._id = next(_loader_ids)
         weakref.finalize(self, _WORKER_QUEUES.pop, self._id, None)
@@ -580,8 +581,9 @@ class Loader:
             raise
         self._epoch, self._earlier, self._batches = run.epoch + 1, (), 0
         self._live = None
-        if chained:
-            self._ahead = self._sampler.then(run)  # what the workers are making now
+        then = self._sampler.then
+        if chained and then is not None:
+            self._ahead = then(run)  # what the workers are making now
 
     def _in_process(self, run: Pass) -> Iterator[tuple[Any, Stats]]:
         for ticket in run.tickets():

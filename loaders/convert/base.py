@@ -10,6 +10,7 @@ into the plain generator of samples every converter is.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -38,6 +39,7 @@ __all__ = [
     "read_file",
     "safe_join",
     "stamp",
+    "stat_file",
 ]
 
 #: Source file extensions taken as images / videos: the shard layer's one table.
@@ -208,10 +210,32 @@ def safe_join(root: Path, rel: str, source: str | None = None) -> Path:
 
 
 def check_inside(root: Path, path: Path, where: str) -> None:
-    """Raise unless ``path`` (following symlinks) resolves inside ``root``."""
-    resolved = path.resolve()
+    """Raise unless ``path`` (following symlinks) resolves inside ``root``; a symlink loop is
+    that item's error too."""
+    # strict realpath is the one spelling that reports a loop on every Python (Path.resolve
+    # raises RuntimeError up to 3.12 and says nothing from 3.13 on).
+    try:
+        resolved = Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ItemError(where, f"symlink loop ({os.strerror(errno.ELOOP)})") from None
+        # missing, through a file, too long...: where the path would lead is still checked
+        # here; the caller's stat or read reports the problem itself.
+        resolved = Path(os.path.realpath(path))
     if resolved != root and root not in resolved.parents:
         raise ItemError(where, f"symlink resolves to {resolved}, outside SRC {root}")
+
+
+def stat_file(path: Path, where: str, missing: str = "file is missing") -> os.stat_result:
+    """``path.stat()``, where any failure is that item's problem: ``missing`` when there is
+    no file, else the OS's reason (a path through a file, a name too long, ...)."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise ItemError(where, missing) from None
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ItemError(where, f"cannot stat: {reason}") from None
 
 
 def stamp(st: os.stat_result) -> str:
@@ -339,7 +363,11 @@ def load_json_file(path: Path, where: str) -> Any:
 def class_folders(root: Path, src: object, expected: str) -> list[str]:
     """The sorted class folder names under ``root`` (hidden ones ignored); ``expected`` says
     the layout in the error when there is none."""
-    names = [e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")]
+    names = [
+        e.name
+        for e in os.scandir(root)
+        if e.is_dir() and not e.name.startswith(".") and _stays_inside(root, e)
+    ]
     if not names:
         raise ConversionError(f"{src}: no class folders found (expected {expected})")
     return sorted(names)
@@ -349,7 +377,8 @@ def class_entries(
     root: Path, classes: Sequence[str], report: Report
 ) -> Iterator[tuple[os.DirEntry[str], int]]:
     """``(class folder, class index)`` for each class folder of ``root``, in name order; hidden
-    entries are skipped and files at the top reported. Symlinks are the caller's to check."""
+    entries are skipped, files at the top and class folders linked out of SRC reported.
+    Symlinks below the class folders are the caller's to check."""
     index = {name: i for i, name in enumerate(classes)}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if entry.name.startswith("."):
@@ -357,7 +386,25 @@ def class_entries(
         if not entry.is_dir():
             report(entry.name, "unexpected file at the top of SRC (expected class folders only)")
             continue
+        if entry.is_symlink():
+            try:
+                check_inside(root, Path(entry.path), entry.name)
+            except ItemError as exc:
+                report(exc.item, exc.reason)
+                continue
         yield entry, index[entry.name]
+
+
+def _stays_inside(root: Path, entry: os.DirEntry[str]) -> bool:
+    """False for a folder linked out of SRC: it is refused, so it takes no class index
+    (``class_entries`` reports it)."""
+    if not entry.is_symlink():
+        return True
+    try:
+        check_inside(root, Path(entry.path), entry.name)
+    except ItemError:
+        return False
+    return True
 
 
 def choose_classes(found: list[str], existing: list[str] | None) -> list[str]:

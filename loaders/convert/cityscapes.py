@@ -81,6 +81,13 @@ _GT_FILE = re.compile(
 )
 
 
+def _json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    return {bool: "a boolean", dict: "an object", str: "a string"}.get(type(value), "a number")
+
+
 def _files(root: Path, top: Path, report: Report) -> Iterator[tuple[str, str, Path]]:
     """``(city, file name, path)`` for every file in ``top/{city}/``, sorted."""
     for city in sorted(os.scandir(top), key=lambda e: e.name):
@@ -176,10 +183,11 @@ class CityscapesConverter(Converter):
             if "polygons.json" in parts:
                 try:
                     poly = json.loads(parts["polygons.json"].read_bytes())
-                    names = {
-                        str(o.get("label", "")).removesuffix("group")
-                        for o in poly.get("objects", [])
-                    }
+                    objects = poly.get("objects", [])
+                    if not isinstance(objects, list):
+                        # a number or null would escape below as a TypeError, not a report
+                        raise ValueError(f"'objects' is {_json_type(objects)}, expected a list")
+                    names = {str(o.get("label", "")).removesuffix("group") for o in objects}
                 except (ValueError, AttributeError) as exc:
                     report(
                         parts["polygons.json"].relative_to(self.root).as_posix(),

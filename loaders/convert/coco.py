@@ -30,12 +30,20 @@ from .base import (
     safe_join,
     source_ext,
     stamp,
+    stat_file,
 )
 
 __all__ = ["CocoConverter"]
 
 KINDS = ("instances", "person_keypoints", "captions")
 _MEMBER = {"instances": "annotations", "person_keypoints": "keypoints", "captions": "captions"}
+
+
+def _file_name(rec: dict[str, Any]) -> str:
+    """The sort key of an images record: its file name, or "" when that is not a string
+    (the record is reported in order; a None among strings must not break the sort)."""
+    name = rec.get("file_name")
+    return name if isinstance(name, str) else ""
 
 
 class CocoConverter(Converter):
@@ -109,7 +117,7 @@ class CocoConverter(Converter):
         self.classes = [c["name"] for c in cats]
         self.info["categories"] = cats
         cat_index = {c["id"]: i for i, c in enumerate(cats)}
-        for image_id in sorted(images, key=lambda i: images[i].get("file_name", "")):
+        for image_id in sorted(images, key=lambda i: _file_name(images[i])):
             rec = images[image_id]
             name = rec.get("file_name")
             where = f"{rel_dir}/{name}"
@@ -118,12 +126,11 @@ class CocoConverter(Converter):
                 continue
             try:
                 path = safe_join(image_dir, name, where)
-                st = path.stat()
+                st = stat_file(
+                    path, where, f"annotation names a missing file (image id {image_id})"
+                )
             except ItemError as exc:
                 report(exc.item, exc.reason)
-                continue
-            except FileNotFoundError:
-                report(where, f"annotation names a missing file (image id {image_id})")
                 continue
             anns = per_image.get(image_id, {m: [] for m in _MEMBER.values()})
             body = {"image": rec, **{m: anns[m] for m in _MEMBER.values()}}

@@ -34,6 +34,7 @@ from .base import (
     safe_join,
     source_ext,
     stamp,
+    stat_file,
 )
 
 __all__ = ["ListConverter"]
@@ -100,12 +101,9 @@ class ListConverter(Converter):
             src = f"{where} ({rel})"
             try:
                 path = safe_join(self.root, rel, src)
-                st = path.stat()
+                st = stat_file(path, src, "names a missing file")
             except ItemError as exc:
                 report(exc.item, exc.reason)
-                continue
-            except FileNotFoundError:
-                report(src, "names a missing file")
                 continue
             ext = source_ext(rel)
             if (ext not in IMAGE_EXTENSIONS and ext not in VIDEO_EXTENSIONS) or not path.is_file():

@@ -24,6 +24,7 @@ from .base import (
     Item,
     Report,
     check_image,
+    check_inside,
     choose_classes,
     make_key,
     read_file,
@@ -132,9 +133,21 @@ class VocConverter(Converter):
                 return p
         return None
 
+    def _masks(self, image_id: str) -> dict[str, Path]:
+        """The segmentation masks of ``image_id`` by member; a mask (or its folder) linked
+        out of SRC raises, so the image is reported rather than converted without it."""
+        masks = {}
+        for member, folder in _SEG.items():
+            p = self.root / folder / f"{image_id}.png"
+            if p.is_symlink() or p.is_file():
+                check_inside(self.root, p, p.relative_to(self.root).as_posix())
+                if p.is_file():
+                    masks[member] = p
+        return masks
+
     def scan(self, report: Report) -> Iterator[Item]:
         ids = self._ids()
-        found: list[tuple[str, Path, bytes, dict[str, Any], Path]] = []
+        found: list[tuple[str, Path, bytes, dict[str, Any], Path, dict[str, Path]]] = []
         names: set[str] = set()
         for image_id in ids:
             where = f"Annotations/{image_id}.xml"
@@ -164,22 +177,24 @@ class VocConverter(Converter):
             ):  # pragma: no cover - _image only finds images
                 report(str(image), "unexpected file type")
                 continue
+            try:
+                # the id's check above has no extension: the file found may itself be a link
+                check_inside(self.root, image, image.relative_to(self.root).as_posix())
+                masks = self._masks(image_id)
+            except ItemError as exc:
+                report(exc.item, exc.reason)
+                continue
             names.update(o["name"] for o in ann["objects"])
-            found.append((image_id, image, xml, ann, xml_path))
+            found.append((image_id, image, xml, ann, xml_path, masks))
         if self.classes is None:
             self.classes = sorted(names)
         else:
             self.classes = choose_classes(sorted(names), self.classes)
         index = {n: i for i, n in enumerate(self.classes)}
-        for image_id, image, xml, ann, xml_path in found:
+        for image_id, image, xml, ann, xml_path, masks in found:
             st = image.stat()
-            extra = {}
-            size = st.st_size + len(xml)
-            for member, folder in _SEG.items():
-                p = self.root / folder / f"{image_id}.png"
-                if p.is_file():
-                    extra[member] = p.relative_to(self.root).as_posix()
-                    size += p.stat().st_size
+            extra = {member: p.relative_to(self.root).as_posix() for member, p in masks.items()}
+            size = st.st_size + len(xml) + sum(p.stat().st_size for p in masks.values())
             blob = json.dumps(ann, ensure_ascii=False, separators=(",", ":")).encode()
             xst = xml_path.stat()
             yield Item(
