@@ -226,8 +226,8 @@ def cmd_fairness(args: argparse.Namespace) -> int:
         report = fairness_report(
             df, args.label, args.pred, args.group, positive=args.positive, min_group=args.min_group
         )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # about the rows of the file: name it
+        raise UsageError(f"{args.predictions}: {exc}") from None
     data = report.to_json()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -245,6 +245,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     require("audit", "PIL", "numpy", "sklearn")
     from ..audit.annotations import ATTRIBUTE_AXES
     from ..audit.audit import AuditOptions, run_audit
+    from ..audit.phash import DEFAULT_BANDS, max_threshold
 
     engine = engine_from(args, "audit")
 
@@ -255,6 +256,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         args.card = store.get_card(args.card).id  # an unknown card is refused before the audit
     if not 0 <= args.threshold < 64:
         raise UsageError(f"--threshold {args.threshold}: expected 0..63 bits (of a 64-bit pHash)")
+    widest = max_threshold(DEFAULT_BANDS)
+    if args.threshold > widest:  # the index's own message names its bands, not an option here
+        raise UsageError(
+            f"--threshold {args.threshold}: expected 0..{widest} bits (a wider threshold needs "
+            "more near-duplicate index probes per query than the audit allows)"
+        )
     _check_splits("--split", args.split, [source])
     _check_splits("--reference", [args.reference] if args.reference else None, [source])
     try:

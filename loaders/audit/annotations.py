@@ -71,6 +71,17 @@ def _categorical(data: Mapping[str, Any], wanted: Iterable[str]) -> dict[str, st
     return out
 
 
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's own words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"
+
+
 def parse_annotations(
     members: Mapping[str, bytes],
     *,
@@ -90,11 +101,14 @@ def parse_annotations(
         elif text:
             out.label = text
     if "json" in members:
+        data: Any = None
         try:
             data = json.loads(members["json"])
         except (ValueError, UnicodeDecodeError) as exc:
             out.problems.append(f"json member does not parse: {exc}")
-            data = None
+        else:
+            if not isinstance(data, dict):  # nothing in it can be read: say so, never skip it
+                out.problems.append(f"json member is {_json_kind(data)}, expected an object")
         if isinstance(data, dict):
             for list_key in ("annotations", "objects"):
                 objs = data.get(list_key)

@@ -136,6 +136,9 @@ def _splice(
         return None
     edits: list[tuple[int, int, list[str]]] = []  # (start, end, replacement)
     r0, r1 = blocks["references"]
+    rest = lines[r0].split(":", 1)[1].strip()
+    if rest and not rest.startswith("#"):  # a flow mapping: block lines after it are not YAML
+        return None
     ref_items = _chunks(lines, r0, r1, re.compile(r"^  [^\s#-][^:]*:"))
     if ref_items is None:
         return None

@@ -8,6 +8,8 @@ intervals, never hidden.
 
 from __future__ import annotations
 
+import csv
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,10 +85,46 @@ def read_predictions(path: str | Path) -> Any:
     if p.suffix.lower() in (".parquet", ".pq"):
         return pd.read_parquet(p)
     if p.suffix.lower() in (".csv", ".txt"):
-        return pd.read_csv(p)
+        # index_col=False: a row longer than the header would otherwise turn its leading fields
+        # into the index and shift every column; pandas then only warns, so refuse it here
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            try:
+                df = pd.read_csv(p, index_col=False)
+            except pd.errors.ParserError as exc:
+                # pandas counts records as lines; name the line a text editor shows
+                long = _long_row(p, None) if "fields in line" in str(exc) else None
+                if long is None:
+                    raise
+                raise ValueError(long) from None
+        for w in caught:
+            if issubclass(w.category, pd.errors.ParserWarning):
+                raise ValueError(_long_row(p, len(df.columns)) or f"{p}: {w.message}")
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)  # not ours to hide
+        return df
     raise ValueError(
         f"{p}: expected a .csv or .parquet file of predictions, got {p.suffix or 'no suffix'}"
     )
+
+
+def _long_row(path: Path, width: int | None) -> str | None:
+    """Which line of a CSV has more fields than its header's ``width`` (None: the header's
+    own count); None if none has."""
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        start = 1
+        for row in reader:
+            if not row:  # a blank line, which pandas skips too
+                pass
+            elif width is None:
+                width = len(row)
+            elif len(row) > width:
+                return (
+                    f"{path}: line {start} has {len(row)} fields, the header {width} "
+                    f"(expected at most {width} fields on every line)"
+                )
+            start = reader.line_num + 1  # a quoted field may span lines
+    return None
 
 
 def _wilson(k: int, n: int) -> tuple[float, float]:
@@ -128,6 +166,14 @@ def fairness_report(
     if not groups:
         raise ValueError("give at least one group column")
     data = df[[label, pred, *groups]].dropna()
+    if data.empty:  # sklearn would say only "Found empty input array"
+        named = ", ".join(map(str, (label, pred, *groups)))
+        raise ValueError(
+            "no rows (expected at least one prediction)"
+            if df.empty
+            else f"every one of the {len(df)} row(s) misses a value in {named} "
+            "(expected at least one row with all of them)"
+        )
     notes = []
     if len(data) < len(df):
         notes.append(f"note: {len(df) - len(data)} row(s) with missing values were left out")

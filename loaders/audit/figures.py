@@ -103,6 +103,11 @@ def split_summary(result: AuditResult, split: str) -> dict[str, Any]:
         "undecodable_keys": [{"key": k, "reason": r} for k, r in st.undecodable],
         "without_image": st.no_image,
     }
+    if st.refused_count:  # no facts were read, so no number above counts them: name them here
+        out["refused"] = {
+            "count": st.refused_count,
+            "keys": [{"key": k, "reason": r} for k, r in st.refused],
+        }
     if st.annotation_problems:
         out["annotation_problems"] = [{"key": k, "problem": p} for k, p in st.annotation_problems]
     d = result.dedup.per_split.get(split)
@@ -222,6 +227,20 @@ def audit_figures(
         s = split_summary(result, split)
         n = st.samples
         b.add("coverage", "count", "count", n, split=split, n=n, category="samples", what="samples")
+        if "refused" in s:
+            refused = s["refused"]["count"]
+            b.add(
+                "coverage",
+                "count",
+                "count",
+                refused,
+                split=split,
+                n=n + refused,
+                category="refused samples",
+                what="member policy",
+                note="refused by the shard reader's member policy, so left out of every other "
+                "figure; keys and reasons listed in the audit report",
+            )
         for key, pop in (("classes", "image"), ("instances", "instance")):
             if key not in s:
                 continue

@@ -197,7 +197,7 @@ def name_that_dataset(
             labels.append(label)
         sampled.append(len(locs) - bad)
         unreadable.append(bad)
-    y = np.asarray(labels)
+    y = np.asarray(labels, dtype=np.intp)  # an empty list would be float, which bincount refuses
     counts = np.bincount(y, minlength=len(roots))
     if counts.min() < 2:
         raise ValueError(

@@ -28,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_BANDS", "DEFAULT_THRESHOLD", "HashIndex", "dhash", "hamming", "phash"]
+__all__ = [
+    "DEFAULT_BANDS",
+    "DEFAULT_THRESHOLD",
+    "HashIndex",
+    "dhash",
+    "hamming",
+    "max_threshold",
+    "phash",
+]
 
 DEFAULT_THRESHOLD = 10
 DEFAULT_BANDS = 4
@@ -74,6 +82,17 @@ def dhash(gray: Any) -> int:
 def hamming(a: int, b: int) -> int:
     """Number of differing bits."""
     return (a ^ b).bit_count()
+
+
+def max_threshold(bands: int = DEFAULT_BANDS) -> int:
+    """The widest threshold (bits) that an index of ``bands`` bands accepts."""
+    for t in range(HASH_BITS - 1, -1, -1):
+        try:
+            HashIndex(t, bands)
+        except ValueError:
+            continue
+        return t
+    return -1  # pragma: no cover - a threshold of 0 needs one probe per band
 
 
 class HashIndex:

@@ -182,6 +182,15 @@ def write_report(result: AuditResult, out_dir: str | Path) -> tuple[Path, Path]:
                 ", ".join(f"{u['key']} ({u['reason']})" for u in ip["undecodable_keys"]) or "none",
             ),
         ]
+        if "refused" in s:
+            rf = s["refused"]
+            rows.append(
+                (
+                    "refused by the member policy",
+                    f"{rf['count']}: "
+                    + ", ".join(f"{u['key']} ({u['reason']})" for u in rf["keys"][:50]),
+                )
+            )
         if "duplicates" in s:
             d = s["duplicates"]
             rows += [
@@ -252,6 +261,14 @@ def render_text(result: AuditResult) -> str:
             f"  undecodable: {ip['undecodable']}"
             + (": " + ", ".join(u["key"] for u in bad[:10]) if bad else "")
         )
+        if "refused" in s:
+            rf = s["refused"]
+            more = rf["count"] - len(rf["keys"][:3])
+            lines.append(
+                f"  refused: {rf['count']} sample(s) by the member policy, in no other count: "
+                + "; ".join(f"{u['key']} ({u['reason']})" for u in rf["keys"][:3])
+                + (f"; and {more} more" if more else "")
+            )
         if "duplicates" in s:
             d = s["duplicates"]
             other = ", ".join(f"{n} in {o}" for o, n in d["found_in_other_splits"].items())
