@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from ..errors import DecodeError, LoaderOptionError, MissingFieldError, PickleRefusedError
 from ..shards.checks import parse_cls
-from ..shards.media import load_image
+from ..shards.media import check_mask, load_image
 from ..shards.members import MAX_PIXELS, kind_of
 
 __all__ = [
@@ -55,8 +55,7 @@ def _mask(data: bytes, max_pixels: int = MAX_PIXELS) -> Any:
     import torch
 
     with load_image(data, max_pixels) as img:
-        if img.mode not in ("L", "P", "I", "I;16", "1"):
-            raise ValueError(f"a label mask must be single-channel, got mode {img.mode}")
+        check_mask(img)  # the rule shards verify applies too
         arr = np.asarray(img)
     if arr.dtype == np.uint16:
         arr = arr.astype(np.int32)

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import ImageDecodeError
-from ..shards.media import check_pixels, open_image
+from ..shards.media import check_mask, check_pixels, open_image
 from ..shards.members import MAX_PIXELS
 from .cropbox import CropBox, center_crop_box, random_resized_crop_box, reduction_for
 
@@ -346,12 +346,11 @@ def crop_mask(
 ) -> np.ndarray:
     """Apply the image's crop to a segmentation-mask PNG: nearest-neighbour, integer labels kept."""
     img = open_image(data, max_pixels)
-    if img.mode not in ("L", "P", "I", "I;16"):
-        raise ImageDecodeError(
-            f"mask must be a single-channel PNG (L, P, I or I;16), got mode {img.mode}"
-        )
+    check_mask(img)  # the one rule, shared with the whole-mask decoder and shards verify
     if img.mode == "I;16":
         img = img.convert("I")
+    elif img.mode == "1":  # bilevel: labels 0 and 1, as the whole-mask decoder gives them
+        img = img.convert("L").point(lambda v: 1 if v else 0)
     sx, sy = img.width / src_size[0], img.height / src_size[1]
     b = box.scaled(sx, sy)
     out = img.resize((size[1], size[0]), Image.Resampling.NEAREST, box=b.as_ltrb())

@@ -2,13 +2,14 @@
 
 PyAV reads the container from memory (no temporary files), seeks to the keyframe before the
 clip and decodes only until the clip's last frame, so a 16-frame clip from a long video does
-not decode the whole video. Frame-folder samples (a list of encoded frames) are supported too.
+not decode the whole video. Where a demuxer's seek lands past the clip (MPEG-PS/TS), it seeks
+earlier, down to decoding from the start: a frame is never taken for another. Frame-folder
+samples (a list of encoded frames) are supported too.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,20 +63,60 @@ def _open(data: bytes) -> Any:
 
 
 def _frame_count(container: Any, stream: Any) -> tuple[int, float, float]:
-    """(number of frames, frames per second, start time in seconds)."""
+    """(number of frames, frames per second, start time in seconds). The count is the
+    container's own when it has one (mp4, avi); otherwise (MPEG-PS/TS, Matroska/WebM) the
+    packets are counted by demuxing once, without decoding: a duration times the rate is only
+    an estimate (an .mpg of 48 frames says 41), and clip positions must not move with it."""
     fps = float(stream.average_rate or stream.guessed_rate or 0)
     if fps <= 0:
         raise VideoDecodeError("the video stream has no frame rate")
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     if stream.frames:
         return int(stream.frames), fps, start
-    if stream.duration is not None:
-        seconds = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        seconds = container.duration / 1_000_000
-    else:
-        raise VideoDecodeError("the video has neither a frame count nor a duration")
-    return max(1, math.floor(seconds * fps + 1e-6)), fps, start
+    return sum(1 for packet in container.demux(stream) if packet.size), fps, start
+
+
+def _decode_targets(
+    data: bytes, targets: list[int], fps: float, t0: float
+) -> dict[int, np.ndarray]:
+    """The frames at ``targets`` (sorted indices, by timestamp), decoded forward from a
+    keyframe at or before the first. Some demuxers (MPEG-PS/TS) seek imprecisely, landing on a
+    later keyframe: then the seek is retried earlier and earlier, down to decoding from the
+    start, so a frame is never taken for another. Indices the stream does not reach are left
+    out."""
+    back = 0.0  # seconds sought before the first target
+    while True:
+        container = _open(data)
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            seek = t0 + targets[0] / fps - back
+            from_start = seek <= t0
+            if not from_start:
+                container.seek(
+                    int(seek / stream.time_base), stream=stream, backward=True, any_frame=False
+                )
+            got: dict[int, np.ndarray] = {}
+            landed: int | None = None  # the index of the first frame decoded after the seek
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                index = round((float(frame.pts * stream.time_base) - t0) * fps)
+                if landed is None:
+                    landed = index
+                    if index > targets[0] and not from_start:
+                        break  # past the target: seek earlier
+                if index > targets[-1]:
+                    break
+                if index in targets:
+                    got[index] = frame.to_ndarray(format="rgb24")
+                    if len(got) == len(targets):
+                        break
+        finally:
+            container.close()
+        if from_start or (landed is not None and landed <= targets[0]):
+            return got
+        back = max(2 * back, 1.0)
 
 
 def decode_clip(
@@ -87,50 +128,37 @@ def decode_clip(
     max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """Decode a clip from mp4 / avi / webm / ... bytes into a uint8 array (T, H, W, 3).
-    Frames larger than ``max_pixels`` are refused from the stream header, before decoding."""
+    Frames larger than ``max_pixels`` are refused from the stream header, before decoding.
+    Every frame returned is the one asked for: a frame the stream does not deliver is a
+    :class:`VideoDecodeError` naming it, never filled with another."""
     rng = rng or random.Random()
     container = _open(data)
     try:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         check_pixels(ctx.width, ctx.height, max_pixels, "video frame")
-        stream.thread_type = "AUTO"
         total, fps, t0 = _frame_count(container, stream)
-        wanted = clip_indices(total, num_frames, stride, start, rng)
-        targets = sorted(set(wanted))
-        seek_to = int((t0 + targets[0] / fps) / stream.time_base)
-        container.seek(seek_to, stream=stream, backward=True, any_frame=False)
-        got: dict[int, np.ndarray] = {}
-        last: np.ndarray | None = None
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            index = round((float(frame.pts * stream.time_base) - t0) * fps)
-            if index > targets[-1]:
-                break
-            last = frame.to_ndarray(format="rgb24")
-            if index in targets:
-                got[index] = last
-            if len(got) == len(targets):
-                break
     except (VideoDecodeError, DecompressionBombError):
         raise
     except Exception as exc:
         raise VideoDecodeError(f"corrupt video data: {exc}") from None
     finally:
         container.close()
-    if not got and last is None:
-        raise VideoDecodeError(f"no frame decoded near frame {targets[0]} of {total}")
-    # Frame counts from headers can overshoot by a frame or two: missing tail frames repeat
-    # the last decoded one.
-    frames = []
-    for i in wanted:
-        if i in got:
-            last = got[i]
-        elif last is None:
-            last = got[min(got)]
-        frames.append(got.get(i, last))
-    return np.stack(frames)
+    wanted = clip_indices(total, num_frames, stride, start, rng)
+    targets = sorted(set(wanted))
+    try:
+        got = _decode_targets(data, targets, fps, t0)
+    except VideoDecodeError:
+        raise
+    except Exception as exc:
+        raise VideoDecodeError(f"corrupt video data: {exc}") from None
+    missing = [i for i in targets if i not in got]
+    if missing:
+        raise VideoDecodeError(
+            f"frame {missing[0]} of {total} was not decoded ({len(missing)} of the clip's "
+            f"{len(targets)} frames missing; the stream ends or skips before it)"
+        )
+    return np.stack([got[i] for i in wanted])
 
 
 def decode_frame_folder(

@@ -217,28 +217,45 @@ def _stale(holder: dict[str, Any]) -> bool:
     return False
 
 
-def _holder(out: RemoteOut, name: str) -> dict[str, Any]:
+def _holder(out: RemoteOut, name: str) -> dict[str, Any] | None:
+    """Who holds the lock object: ``None`` when there is none; ``{}`` for one that is not a
+    lock of ours (not JSON, not an object), held by someone we cannot name."""
     raw = out.cat(name)
+    if raw is None:
+        return None
     try:
-        found = json.loads(raw or b"{}")
+        found = json.loads(raw)
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
 
 
+#: between two looks at a lock held by another run
+_BACKOFF = 0.2
+#: how long a lock that keeps vanishing between our write and our read is tried again
+_RELEASE_GRACE = 5.0
+
+
 def _acquire(out: RemoteOut, name: str, what: str, deadline: float) -> str:
     token = uuid.uuid4().hex
     mine = {"pid": os.getpid(), "host": socket.gethostname(), "token": token}
+    vanished = 0
     while True:
         with contextlib.suppress(FileExistsError):  # held: see by whom below
             out._write(name, json.dumps(mine).encode(), create=True)
         holder = _holder(out, name)
-        if holder.get("token") == token:
+        if holder is not None and holder.get("token") == token:
             return token
         # held by another run (or a server that ignored If-None-Match let another run's
         # write win over ours: then that run holds it, not this one)
-        if not holder and time.monotonic() < deadline + 5.0:
-            continue  # released between our write and our read: try again
+        if holder is None and time.monotonic() < deadline + _RELEASE_GRACE:
+            # released between our write and our read: try again, at once the first time,
+            # then backing off (a store that keeps saying "exists", then "missing")
+            if vanished:
+                time.sleep(_BACKOFF)
+            vanished += 1
+            continue
+        holder = holder or {}  # unreadable: another process, never stale (it names no pid)
         if _stale(holder):
             out.rm(name)
             continue
@@ -253,7 +270,7 @@ def _acquire(out: RemoteOut, name: str, what: str, deadline: float) -> str:
                 "wait for it to finish, or stop it; if no run is going (a killed run leaves "
                 "it behind), delete that object, then run again"
             )
-        time.sleep(0.2)
+        time.sleep(_BACKOFF)
 
 
 @contextlib.contextmanager

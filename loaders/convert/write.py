@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ItemError
+from ..errors import ItemError, SampleError
 from ..shards.manifest import ShardInfo
 from ..shards.writer import ShardWriter
 from .base import Converter, Item
@@ -122,14 +122,22 @@ def _write_shard(
     last = time.monotonic()
     try:
         for item, loaded in _loaded(conv, task.items):
+            before = writer.bytes_written
+            if not isinstance(loaded, ItemError):
+                try:
+                    writer.write(item.key, loaded, item.label)
+                except SampleError as exc:
+                    # the writer refused this sample only (a name too long for a tar, ...) and
+                    # wrote none of it: that item's problem, named by its source
+                    loaded = ItemError(
+                        item.source, f"its sample key {item.key!r} cannot be written: {exc}"
+                    )
             if isinstance(loaded, ItemError):
                 if on_error == "raise":
                     raise loaded
                 skipped.append((loaded.item, loaded.reason))
                 pending_n += 1
                 continue
-            before = writer.bytes_written
-            writer.write(item.key, loaded, item.label)
             counts.update(set(item.class_ids))
             exts.update(loaded)
             pending_n += 1

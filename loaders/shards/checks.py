@@ -45,7 +45,8 @@ def check_member(
         elif kind == "text":
             data.decode("utf-8")
         elif kind in ("image", "mask"):
-            probe_image(data, "decode" if deep else "header", limits.max_pixels)
+            level = "decode" if deep else "header"
+            probe_image(data, level, limits.max_pixels, mask=kind == "mask")
         elif kind == "video" and deep:
             probe_video(data, "header", limits.max_pixels)
         elif kind == "npy" and deep:

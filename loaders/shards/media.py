@@ -17,7 +17,9 @@ from ..errors import DecompressionBombError, ImageDecodeError, VideoDecodeError
 from .members import MAX_PIXELS
 
 __all__ = [
+    "MASK_MODES",
     "PIL_FORMATS",
+    "check_mask",
     "check_pixels",
     "describe_error",
     "fast_header",
@@ -133,21 +135,42 @@ def load_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Any:
     return img
 
 
-def probe_image(data: bytes, level: str = "header", max_pixels: int = MAX_PIXELS) -> str:
+def probe_image(
+    data: bytes, level: str = "header", max_pixels: int = MAX_PIXELS, mask: bool = False
+) -> str:
     """Check encoded image bytes and return their member extension. ``level``: ``header``
-    (the format is known and its header parses) or ``decode`` (every pixel decodes)."""
-    if level == "header":
+    (the format is known and its header parses) or ``decode`` (every pixel decodes). With
+    ``mask``, the image must also be a label mask (:func:`check_mask`)."""
+    if level == "header" and not mask:  # the fast header has no mode
         fast = fast_header(data)
         if fast is not None:
             check_pixels(fast[1], fast[2], max_pixels)
             return fast[0]
     img = load_image(data, max_pixels) if level == "decode" else open_image(data, max_pixels)
+    if mask:
+        check_mask(img)
     ext = PIL_FORMATS.get(img.format or "")
     if ext is None:
         raise ImageDecodeError(
             f"unexpected image format {img.format!r} (expected one of {', '.join(sorted(PIL_FORMATS))})"
         )
     return ext
+
+
+#: the PIL modes of a label mask: one channel of integer labels (``1`` becomes 0/1; ``I;16``
+#: and ``I`` keep labels above 255)
+MASK_MODES = ("L", "P", "I", "I;16", "1")
+
+
+def check_mask(img: Any) -> None:
+    """Refuse an opened image that is not a label mask. The one rule for the loader's mask
+    decoder and ``shards verify``, so a mask the loader refuses is one verify reports; the
+    mode is in the header, so the check decodes nothing."""
+    if img.mode not in MASK_MODES:
+        raise ImageDecodeError(
+            f"a label mask must be single-channel (mode {', '.join(MASK_MODES)}), got mode "
+            f"{img.mode}"
+        )
 
 
 def probe_video(data: bytes, level: str = "header", max_pixels: int = MAX_PIXELS) -> dict[str, Any]:

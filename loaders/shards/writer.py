@@ -164,14 +164,17 @@ class ShardWriter:
                 raise SampleError(
                     f"sample {key!r}: member extension {ext!r} is not lowercase [a-z0-9_.]"
                 )
+        # every header first: a name _split_long refuses must leave no bytes and no index entry
+        exts = sorted(members)
+        headers = [_header(f"{key}.{ext}", len(members[ext])) for ext in exts]
         self._seen.add(key)
         self.keys.append(key)
         self.offsets.append(self._pos)
         self.labels.append(label)
-        for ext in sorted(members):
+        for ext, head in zip(exts, headers, strict=True):
             data = members[ext]
             size = len(data)
-            self._emit(_header(f"{key}.{ext}", size))
+            self._emit(head)
             if size:
                 self._emit(data)
             pad = -size % _BLOCK
