@@ -325,6 +325,10 @@ def run_module(module: str, repo: Path, equivalents: dict, budget_end: float) ->
     tests = [t for t in MODULES[module] if (repo / t.split("::")[0]).exists()]
     target = repo / module
     original = target.read_text(encoding="utf-8")
+    lines = {ln.strip() for ln in original.splitlines()}
+    for path, before, _after in equivalents:
+        if path == module and before not in lines:  # the code it spoke of has changed
+            print(f"{EQUIVALENTS.name}: {module}: stale (no such line now): {before}", flush=True)
     # two stages: the module's own fast tests, then (only for a mutant they miss) the rest
     fast = [t for t in tests if _FAST.search(t)] or tests[:1]
     stages = [fast, tests] if len(fast) < len(tests) else [tests]
