@@ -2,6 +2,7 @@
 epochs and without, in one run.
 
     python benchmarks/bench_epochs.py [--count 1500] [--rounds 5] [--workers 2] [--shards DIR]
+        [--step S] [--between S]
 
 Builds an ImageNet-like shard set (or uses ``--shards DIR``), then, round after round and
 alternating the two settings: builds a Loader (batch 64, ``--workers`` worker processes,
@@ -9,7 +10,9 @@ RandomResizedCrop 224 straight from the JPEG bytes), takes a whole first epoch, 
 ``next(iter(loader))`` of the second epoch: with ``persistent_workers=True`` the processes of
 the first epoch make it; with ``persistent_workers=False`` new ones are started, as every
 epoch did before visiondata 0.2 (run on such a version, the script times that as "restarted
-each epoch"). Prints medians and ranges in seconds.
+each epoch"). ``--step`` sleeps that long after each batch of the first epoch (a training step
+that leaves the workers time to spare, as a GPU-bound one does) and ``--between`` that long
+before the second epoch (validation, a checkpoint). Prints medians and ranges in seconds.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ def _loader(shards: Path, workers: int, persistent: bool | None) -> Loader:
     return Loader(shards, **opts)
 
 
-def _second_epoch_wait(shards: Path, workers: int, persistent: bool | None) -> float:
+def _second_epoch_wait(
+    shards: Path, workers: int, persistent: bool | None, step: float, between: float
+) -> float:
     loader = _loader(shards, workers, persistent)
-    for _ in loader:  # the first epoch, whole
-        pass
+    for _ in loader:  # the first epoch, whole, each batch "trained" for ``step`` s
+        time.sleep(step)  # a training step: the GIL is free, as while CUDA runs
+    time.sleep(between)  # what the loop does between epochs (validation, a checkpoint)
     t0 = time.perf_counter()
     next(iter(loader))
     return time.perf_counter() - t0
@@ -56,6 +62,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shards", type=Path, help="a converted set to use instead of making one")
+    ap.add_argument(
+        "--step", type=float, default=0.0, help="seconds each batch is trained (slept) for"
+    )
+    ap.add_argument(
+        "--between", type=float, default=0.0, help="seconds between the two epochs (slept)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         shards = args.shards
@@ -74,8 +86,13 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in settings}
         for _ in range(args.rounds):
             for name, persistent in settings.items():
-                times[name].append(_second_epoch_wait(shards, args.workers, persistent))
-    print(f"second epoch's first batch, batch 64, {args.workers} workers, {args.rounds} rounds")
+                times[name].append(
+                    _second_epoch_wait(shards, args.workers, persistent, args.step, args.between)
+                )
+    print(
+        f"second epoch's first batch, batch 64, {args.workers} workers, {args.rounds} rounds, "
+        f"step {args.step:g} s, {args.between:g} s between epochs"
+    )
     for name, ts in times.items():
         print(
             f"{name:<52} median {statistics.median(ts):.3f} s (range {min(ts):.3f}-{max(ts):.3f})"
