@@ -6,13 +6,13 @@ here in memory (never copied into the repository)."""
 from __future__ import annotations
 
 import io
+import os
 import random
-from typing import Any
+import tempfile
 
 import av
 import numpy as np
 import pytest
-from visiondata.loaders._decode import video
 from visiondata.loaders._decode.video import (
     ClipSampler,
     VideoDecodeError,
@@ -148,20 +148,40 @@ def test_the_frames_of_an_mpeg_ps_are_counted_not_estimated_from_its_duration() 
     assert np.array_equal(clip, np.stack(frames[19:31:3]))
 
 
-def test_a_frame_the_stream_does_not_deliver_is_named_not_filled(monkeypatch: Any) -> None:
-    real = video._frame_count
+def _faststart(data: bytes) -> bytes:
+    """The clip remuxed with its index (moov) before its frames, as streaming sites serve mp4."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "clip.mp4")
+        with (
+            av.open(io.BytesIO(data)) as src,
+            av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as dst,
+        ):
+            stream = src.streams.video[0]
+            out = dst.add_stream_from_template(stream)
+            for packet in src.demux(stream):
+                if packet.dts is not None:
+                    packet.stream = out
+                    dst.mux(packet)
+        with open(path, "rb") as f:
+            return f.read()
 
-    def overshoot(container: Any, stream: Any) -> tuple[int, float, float]:
-        total, fps, t0 = real(container, stream)
-        return total + 2, fps, t0  # a header that counts two frames the stream does not have
 
-    monkeypatch.setattr(video, "_frame_count", overshoot)
+def test_a_frame_the_stream_does_not_deliver_is_named_not_filled() -> None:
+    """A real clip cut short after its index: the header still counts 120 frames, the stream
+    ends before them. A clip past the cut is an error naming the first missing frame; one
+    before it is the frames a full decode gives."""
+    whole = _faststart(MP4.read_bytes())
+    cut = whole[: len(whole) * 97 // 100]
+    with av.open(io.BytesIO(cut)) as c:
+        assert c.streams.video[0].frames == 120
     with pytest.raises(VideoDecodeError) as err:
-        decode_clip(MP4.read_bytes(), num_frames=4, stride=1, start=118)
+        decode_clip(cut, num_frames=4, stride=1, start=116)
     assert err.value.reason == (
-        "frame 120 of 122 was not decoded (2 of the clip's 4 frames missing; the stream ends or "
+        "frame 116 of 120 was not decoded (4 of the clip's 4 frames missing; the stream ends or "
         "skips before it)"
     )
+    clip = decode_clip(cut, num_frames=4, stride=2, start=10)
+    assert np.array_equal(clip, np.stack(_frames(whole)[10:18:2]))
 
 
 def test_a_truncated_frame_in_a_frame_folder_is_named_by_index() -> None:
