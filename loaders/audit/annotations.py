@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..shards.checks import json_kind
+
 __all__ = ["ATTRIBUTE_AXES", "SampleAnnotations", "attribute_axis", "parse_annotations"]
 
 #: Categorical attribute field (lower case) -> card axis of its shares.
@@ -71,17 +73,6 @@ def _categorical(data: Mapping[str, Any], wanted: Iterable[str]) -> dict[str, st
     return out
 
 
-def _json_kind(value: Any) -> str:
-    """What a parsed JSON value is, in JSON's own words."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "a string" if isinstance(value, str) else "an array"
-
-
 def parse_annotations(
     members: Mapping[str, bytes],
     *,
@@ -108,7 +99,7 @@ def parse_annotations(
             out.problems.append(f"json member does not parse: {exc}")
         else:
             if not isinstance(data, dict):  # nothing in it can be read: say so, never skip it
-                out.problems.append(f"json member is {_json_kind(data)}, expected an object")
+                out.problems.append(f"json member is {json_kind(data)}, expected an object")
         if isinstance(data, dict):
             for list_key in ("annotations", "objects"):
                 objs = data.get(list_key)

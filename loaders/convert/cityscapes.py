@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import ConversionError, ItemError
+from ..shards.checks import json_kind
 from .base import (
     Converter,
     Item,
@@ -79,13 +80,6 @@ _IMAGE = re.compile(r"^(?P<stem>[A-Za-z0-9\-]+_\d+_\d+)_leftImg8bit\.png$")
 _GT_FILE = re.compile(
     r"^(?P<stem>[A-Za-z0-9\-]+_\d+_\d+)_gtFine_(?P<kind>labelIds\.png|instanceIds\.png|color\.png|polygons\.json|labelTrainIds\.png)$"
 )
-
-
-def _json_type(value: object) -> str:
-    """The JSON name of a parsed value's type, for messages."""
-    if value is None:
-        return "null"
-    return {bool: "a boolean", dict: "an object", str: "a string"}.get(type(value), "a number")
 
 
 def _files(root: Path, top: Path, report: Report) -> Iterator[tuple[str, str, Path]]:
@@ -186,7 +180,7 @@ class CityscapesConverter(Converter):
                     objects = poly.get("objects", [])
                     if not isinstance(objects, list):
                         # a number or null would escape below as a TypeError, not a report
-                        raise ValueError(f"'objects' is {_json_type(objects)}, expected a list")
+                        raise ValueError(f"'objects' is {json_kind(objects)}, expected a list")
                     names = {str(o.get("label", "")).removesuffix("group") for o in objects}
                 except (ValueError, AttributeError) as exc:
                     report(

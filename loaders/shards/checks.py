@@ -10,9 +10,23 @@ from ..errors import DecodeError
 from .media import probe_image, probe_video
 from .members import DEFAULT_LIMITS, Limits, kind_of
 
-__all__ = ["INT64_MAX", "INT64_MIN", "check_member", "parse_cls"]
+__all__ = ["INT64_MAX", "INT64_MIN", "check_member", "json_kind", "parse_cls"]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def json_kind(value: object) -> str:
+    """What a parsed JSON value is, in JSON's own words ("an object", "null", ...), for
+    messages that say what was given where something else was expected."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an object" if isinstance(value, dict) else "an array"
 
 
 def parse_cls(data: bytes) -> int:
