@@ -74,6 +74,14 @@ CITIES = {
 }
 
 
+def make_list_tree(root: Path, count: int) -> Path:
+    """``root/imgs/0.jpg`` ... ``{count - 1}.jpg``: the images a list file names."""
+    (root / "imgs").mkdir(parents=True)
+    for i in range(count):
+        (root / "imgs" / f"{i}.jpg").write_bytes(image_bytes(i))
+    return root
+
+
 def make_cityscapes(root: Path) -> dict[str, dict[str, bytes]]:
     """Write a Cityscapes tree (leftImg8bit + gtFine); return {key: {member: bytes}}."""
     out: dict[str, dict[str, bytes]] = {}

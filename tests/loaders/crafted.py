@@ -98,6 +98,23 @@ def tar_of(*parts: bytes) -> bytes:
     return b"".join(parts) + END
 
 
+def silence_wav() -> bytes:
+    """A real WAV file (0.1 s of 8 kHz silence): a container whose only stream is audio."""
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="wav") as dst:
+        stream = dst.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, 800), dtype=np.int16), format="s16", layout="mono"
+        )
+        frame.rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode()]:
+            dst.mux(packet)
+    return out.getvalue()
+
+
 def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
     """A small PNG whose header declares ``width x height`` pixels (a decompression bomb)."""
     small = io.BytesIO()

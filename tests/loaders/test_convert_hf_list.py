@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from visiondata.loaders.convert import ConversionError, convert
 
-from .convert_fakes import image_bytes, manifest, read_shards, realdata
+from .convert_fakes import image_bytes, make_list_tree, manifest, read_shards, realdata
 
 
 @pytest.fixture
@@ -75,11 +75,7 @@ def test_hf_parquet_data_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def _list_tree(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    (root / "imgs").mkdir(parents=True)
-    for i in range(4):
-        (root / "imgs" / f"{i}.jpg").write_bytes(image_bytes(i))
-    return root
+    return make_list_tree(tmp_path / "data", 4)
 
 
 def test_csv_list_with_named_labels(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from visiondata.loaders.convert import ConversionError, ItemError, convert
 
-from .convert_fakes import image_bytes, manifest, read_shards, realdata
+from .convert_fakes import make_list_tree, manifest, read_shards, realdata
 
 
 def _skips(result: object) -> dict[str, str]:
@@ -20,11 +20,7 @@ def _skips(result: object) -> dict[str, str]:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    (root / "imgs").mkdir(parents=True)
-    for i in range(3):
-        (root / "imgs" / f"{i}.jpg").write_bytes(image_bytes(i))
-    return root
+    return make_list_tree(tmp_path / "data", 3)
 
 
 def _jsonl(path: Path, *lines: object) -> Path:

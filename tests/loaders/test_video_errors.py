@@ -23,7 +23,7 @@ from visiondata.loaders._decode.video import (
 from visiondata.loaders.errors import DecompressionBombError
 from visiondata.loaders.shards.members import MAX_PIXELS
 
-from .crafted import png_bomb
+from .crafted import png_bomb, silence_wav
 from .loader_fakes import REALDATA
 
 MP4 = REALDATA / "video" / "derived" / "bbb_t05-10s_320x180_h264.mp4"
@@ -47,20 +47,6 @@ def _reencode(fmt: str, codec: str, n: int = 48) -> bytes:
             for packet in stream.encode(frame.reformat(format="yuv420p")):
                 dst.mux(packet)
         for packet in stream.encode():
-            dst.mux(packet)
-    return out.getvalue()
-
-
-def _silence_wav() -> bytes:
-    """A real WAV file (0.1 s of 8 kHz silence): a container whose only stream is audio."""
-    out = io.BytesIO()
-    with av.open(out, "w", format="wav") as dst:
-        stream = dst.add_stream("pcm_s16le", rate=8000)
-        frame = av.AudioFrame.from_ndarray(
-            np.zeros((1, 800), dtype=np.int16), format="s16", layout="mono"
-        )
-        frame.rate = 8000
-        for packet in [*stream.encode(frame), *stream.encode()]:
             dst.mux(packet)
     return out.getvalue()
 
@@ -90,7 +76,7 @@ def test_a_video_of_no_frames_is_a_decode_error() -> None:
 
 
 def test_a_container_without_a_video_stream_is_named() -> None:
-    wav = _silence_wav()
+    wav = silence_wav()
     with av.open(io.BytesIO(wav)) as c:  # the file is readable: it is the stream that is missing
         assert len(c.streams.audio) == 1 and not c.streams.video
     with pytest.raises(VideoDecodeError) as err:
