@@ -539,11 +539,12 @@ class Loader:
 
     def _deliver(self, run: Pass, generation: int) -> Iterator[Any]:
         source = self._in_process(run) if self.num_workers == 0 else self._workers(run)
-        # a chained sampler does not end with the pass: it ends after its batches
-        chained = self.num_workers > 0 and self._sampler.then is not None
+        # a chained sampler (persistent workers only) does not end with the pass: the pass
+        # ends after its batches
+        then = self._sampler.then if self.num_workers else None
         left = run.stop - run.start
         try:
-            while not (chained and left == 0):
+            while not (then is not None and left == 0):
                 if generation != self._generation:
                     raise LoaderError(
                         "this iterator was ended by a newer iter(loader), set_epoch() or "
@@ -581,8 +582,7 @@ class Loader:
             raise
         self._epoch, self._earlier, self._batches = run.epoch + 1, (), 0
         self._live = None
-        then = self._sampler.then
-        if chained and then is not None:
+        if then is not None:
             self._ahead = then(run)  # what the workers are making now
 
     def _in_process(self, run: Pass) -> Iterator[tuple[Any, Stats]]:
