@@ -24,10 +24,11 @@ import hashlib
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .files import write_atomic
 
 __all__ = ["CACHE_DIR_VAR", "FORMAT", "NO_CACHE_VAR", "SectionCache", "cache_dir", "key_digest"]
 
@@ -174,17 +175,9 @@ class SectionCache:
         header = json.dumps({"format": FORMAT, "key": self.key, "sections": table}).encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(header + b"\n")
-                for blob in blobs.values():
-                    f.write(blob)
-            os.replace(tmp, self.path)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+            # private, as the cache folder's other files (0o600)
+            write_atomic(self.path, b"".join([header, b"\n", *blobs.values()]), mode=0o600)
+        except OSError:  # a cache that cannot be written is only not cached
             return
         self._header = None
         _prune(self.path.parent)
