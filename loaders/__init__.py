@@ -58,6 +58,7 @@ if TYPE_CHECKING:  # the same names as _EXPORTS (a test keeps the two in step)
         UnsafeMemberError,
         UnsafeURLError,
         VideoDecodeError,
+        WorkerDiedError,
         WorkerTimeoutError,
     )
 
@@ -91,6 +92,7 @@ _ERRORS = (
     "UnsafeMemberError",
     "UnsafeURLError",
     "VideoDecodeError",
+    "WorkerDiedError",
     "WorkerTimeoutError",
 )
 

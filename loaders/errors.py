@@ -15,6 +15,7 @@ The whole tree, drawn once (each class also subclasses the built-in named after 
         ├── TransientError (OSError)        remote reads kept failing after every retry
         ├── TooManyErrorsError (RuntimeError)  more bad samples than max_error_rate allows
         ├── WorkerTimeoutError (TimeoutError)  no batch from the workers within worker_timeout
+        ├── WorkerDiedError (RuntimeError)  a worker process killed by a signal or exited
         ├── EngineError (RuntimeError)      the Ray cluster cannot be reached, a task timed out
         ├── SampleError (ValueError)        a sample the writer cannot write (key, extension)
         ├── ConversionError (ValueError)    a conversion cannot go on
@@ -74,6 +75,7 @@ __all__ = [
     "UnsafeMemberError",
     "UnsafeURLError",
     "VideoDecodeError",
+    "WorkerDiedError",
     "WorkerTimeoutError",
 ]
 
@@ -119,6 +121,13 @@ class WorkerTimeoutError(LoaderError, TimeoutError):
     """The worker processes sent no batch for ``worker_timeout`` seconds (one stuck in a read
     or a lock, a transform that never returns). Names the worker that owed the batch; every
     worker's Python stack is printed on stderr first, and the workers are stopped."""
+
+
+class WorkerDiedError(LoaderError, RuntimeError):
+    """A worker process ended without being asked: killed by a signal (a crash in C code, the
+    out-of-memory killer) or exited. Names the worker, its pid and how it ended; a worker
+    killed by a crash prints every thread's Python stack on stderr first, and the other
+    workers are stopped. (A ``RuntimeError``, as DataLoader's own report of it is.)"""
 
 
 class EngineError(LoaderError, RuntimeError):

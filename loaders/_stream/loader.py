@@ -29,6 +29,7 @@ from ..errors import (
     LoaderOptionError,
     StateError,
     TooManyErrorsError,
+    WorkerDiedError,
     WorkerTimeoutError,
 )
 from ..shards.members import MAX_MEMBER_BYTES, MAX_PIXELS, Limits
@@ -65,6 +66,14 @@ DEFAULT_THREADS_PER_WORKER = 2
 
 #: each live Loader's worker index queues, held from here (see Loader._workers)
 _WORKER_QUEUES: dict[int, list[Any]] = {}
+
+#: the longest the main process waits on the workers' queue before it looks whether a worker
+#: died (seconds). DataLoader learns of a dead worker from its SIGCHLD handler, which is lost
+#: when anything else takes SIGCHLD (or its error is raised inside an ``except`` that swallows
+#: it); with a ``timeout`` it then looks only when the timeout runs out (seen in CI: a crashed
+#: worker reported after the full 300 s). So the DataLoader's timeout is this, and
+#: ``worker_timeout`` is counted here across its expiries.
+WORKER_POLL_S = 2.0
 _loader_ids = itertools.count()
 
 
@@ -552,14 +561,9 @@ class Loader:
                         "workers)"
                     )
                 try:
-                    batch, stats = next(source)
+                    batch, stats = self._next(source, run)
                 except StopIteration:
                     break
-                except RuntimeError as exc:
-                    # DataLoader's own words for its ``timeout`` (torch 2.x); anything else is not ours
-                    if self.num_workers and str(exc).startswith("DataLoader timed out"):
-                        self._stuck(source, run)
-                    raise
                 self._account(stats)
                 self._batches += 1
                 left -= 1
@@ -570,7 +574,7 @@ class Loader:
                 self._too_many()
         except GeneratorExit:  # closed by its user: persistent workers wait for the next pass
             raise
-        except BaseException:
+        except BaseException as exc:
             # An error ends the pass, and its workers with it, now. Left to the collector they
             # would cost 5 s each: the error's traceback holds this frame (and the Loader) in
             # a reference cycle, and when the collector breaks a cycle it runs the worker
@@ -578,12 +582,41 @@ class Loader:
             # is then never sent, so it waits out its join timeout for every worker (seen as
             # 10 s stalls in the test suite after each raise with two workers).
             if self.num_workers and generation == self._generation:  # (not a newer pass's)
+                if isinstance(exc, RuntimeError) and str(exc).startswith("DataLoader worker ("):
+                    self._died(source, run, str(exc))  # DataLoader's SIGCHLD handler, anywhere
                 self._stop_workers(source)
             raise
         self._epoch, self._earlier, self._batches = run.epoch + 1, (), 0
         self._live = None
         if then is not None:
             self._ahead = then(run)  # what the workers are making now
+
+    def _next(self, source: Iterator[tuple[Any, Stats]], run: Pass) -> tuple[Any, Stats]:
+        """The next batch of ``source``. From workers: wait at most ``worker_timeout`` in all,
+        looking every :data:`WORKER_POLL_S` whether a worker died."""
+        if not self.num_workers:
+            return next(source)
+        deadline = time.monotonic() + self.worker_timeout
+        while True:
+            try:
+                return next(source)
+            except RuntimeError as exc:
+                # DataLoader's own words (torch 2.x) for its timeout and for a dead worker (from
+                # its SIGCHLD handler or its own look); anything else is not ours
+                said = str(exc)
+                if said.startswith("DataLoader timed out"):
+                    if time.monotonic() < deadline:
+                        continue  # nothing lost: torch raises before it takes anything
+                    self._stuck(source, run)
+                if said.startswith("DataLoader worker ("):
+                    self._died(source, run, said)
+                raise
+            except (OSError, EOFError) as exc:
+                # a batch whose shared memory a worker was still to hand over when it died
+                # (its socket reset), seen before the worker can be waited for
+                if _any_died(source):
+                    self._died(source, run, str(exc))
+                raise
 
     def _in_process(self, run: Pass) -> Iterator[tuple[Any, Stats]]:
         for ticket in run.tickets():
@@ -603,7 +636,7 @@ class Loader:
                 collate_fn=_identity,
                 prefetch_factor=self.prefetch_factor,
                 persistent_workers=self.persistent_workers,
-                timeout=self.worker_timeout,
+                timeout=min(self.worker_timeout, WORKER_POLL_S),  # see _next
                 worker_init_fn=_stacks_on_signal,
                 multiprocessing_context=worker_context(self.multiprocessing_context),
             )
@@ -643,6 +676,7 @@ class Loader:
     def _stop_workers(self, source: Any) -> None:
         """Stop the workers of the DataLoader iterator ``source``; the next pass starts new
         ones (a persistent DataLoader's iterator is not reused once stopped)."""
+        _forget_pids(source)
         shutdown = getattr(source, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
@@ -673,6 +707,23 @@ class Loader:
             f"{self._batches} of epoch {run.epoch}; the workers' Python stacks are printed on "
             "stderr above and the workers were stopped (a read or lock that never returns, or "
             "a transform that hangs); the next iter() starts new workers"
+        ) from None
+
+    def _died(self, source: Any, run: Pass, said: str) -> None:
+        """A worker ended without being asked: stop the others (the next pass starts new
+        ones) and raise :class:`WorkerDiedError` naming each dead worker and how it ended."""
+        procs = list(getattr(source, "_workers", ()))
+        dead = []
+        for i, proc in enumerate(procs):
+            code = proc.exitcode  # set for the dead: torch saw each end before it raised
+            if code is not None:
+                dead.append(f"worker {i} (pid {proc.pid}) {_how_it_ended(code)}")
+        self._stop_workers(source)
+        self._end_pass()
+        raise WorkerDiedError(
+            f"{' and '.join(dead) or said} at batch {self._batches} of epoch {run.epoch}; a "
+            "worker killed by a crash prints its Python stacks on stderr above; the other "
+            "workers were stopped and the next iter() starts new ones"
         ) from None
 
     def _account(self, delta: dict[str, Any]) -> None:
@@ -769,9 +820,61 @@ STACKS_SIGNAL = signal.SIGUSR1
 
 def _stacks_on_signal(worker_id: int) -> None:
     """In each worker: print every thread's Python stack on stderr at :data:`STACKS_SIGNAL`
-    (the main process sends it before giving up on a stuck worker). faulthandler writes from
-    the signal handler itself, so a worker stuck on a lock or in C code still answers."""
+    (the main process sends it before giving up on a stuck worker), and on a crash (SIGSEGV,
+    SIGBUS, SIGFPE, SIGABRT, SIGILL) before DataLoader's own handler, which it chains to,
+    says only that one happened. faulthandler writes from the signal handler itself, so a
+    worker stuck on a lock or in C code still answers."""
     faulthandler.register(STACKS_SIGNAL, file=sys.stderr, all_threads=True)
+    if faulthandler.is_enabled():
+        # on in the parent (pytest, ``python -X faulthandler``), so on here in name only:
+        # DataLoader's handlers replaced its own, and enable() would keep them. Off, then
+        # DataLoader's set again for it to chain to.
+        from torch.utils.data._utils.signal_handling import _set_worker_signal_handlers
+
+        faulthandler.disable()
+        _set_worker_signal_handlers()
+    faulthandler.enable(file=sys.stderr, all_threads=True)
+
+
+def _any_died(source: Any, wait: float = 1.0) -> bool:
+    """Whether a worker of DataLoader iterator ``source`` ended, waiting up to ``wait``
+    seconds for one that is closing (its files are closed before it can be waited for)."""
+    procs = list(getattr(source, "_workers", ()))
+    deadline = time.monotonic() + wait
+    while procs:
+        if any(p.exitcode is not None for p in procs):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+def _forget_pids(source: Any) -> None:
+    """Take the workers of ``source`` out of DataLoader's SIGCHLD watch before they are
+    stopped: its handler raises for any watched worker that ended badly, on whatever line the
+    main thread is on (seen: inside the stop itself, for a worker that had crashed). Torch
+    does the same at the end of its stop; this is that step first. (Private torch names,
+    hence getattr: without them nothing changes.)"""
+    if getattr(source, "_worker_pids_set", False):
+        from torch.utils.data._utils import signal_handling
+
+        forget = getattr(signal_handling, "_remove_worker_pids", None)
+        if forget is not None:
+            forget(id(source))
+            source._worker_pids_set = False
+
+
+def _how_it_ended(exitcode: int) -> str:
+    """``-11`` -> ``was killed by signal SIGSEGV (Segmentation fault)``; ``3`` -> ``exited
+    with code 3``."""
+    if exitcode >= 0:
+        return f"exited with code {exitcode}"
+    try:
+        sig = signal.Signals(-exitcode)
+    except ValueError:
+        return f"was killed by signal {-exitcode}"
+    return f"was killed by signal {sig.name} ({signal.strsignal(sig)})"
 
 
 def load(card: str, split: str, root: str | os.PathLike[str], **options: Any) -> Loader:

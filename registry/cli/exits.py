@@ -70,6 +70,7 @@ EXIT_CODES: Mapping[str, int] = MappingProxyType(
         _L + "TransientError": EXIT_PROBLEM,
         _L + "TooManyErrorsError": EXIT_PROBLEM,
         _L + "WorkerTimeoutError": EXIT_PROBLEM,
+        _L + "WorkerDiedError": EXIT_PROBLEM,
         _L + "SampleError": EXIT_PROBLEM,
         _L + "BadSampleError": EXIT_PROBLEM,
         _L + "EngineError": EXIT_PROBLEM,  # the Ray cluster unreachable, a task lost or late

@@ -121,34 +121,6 @@ def test_a_table_this_process_did_not_make_hands_nothing_back() -> None:
     assert table.busy() == 1  # not handed back: the worker takes fresh memory instead
 
 
-def test_fresh_pages_cost_more_than_reused_ones() -> None:
-    """Why the ring exists: stacking 64 images of 224 x 224 into fresh shared memory against
-    into a reused slot (median of several, this machine)."""
-    import statistics
-    import time
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in a worker (two threads on a loaded machine stall for ~1 s)
-    values = [torch.randint(0, 255, (3, 224, 224), dtype=torch.uint8) for _ in range(64)]
-    samples = [{"x": v} for v in values]
-    table = RingTable(workers=1, slots=1)
-    ring = WorkerRing(table, 0)
-    fresh, reused = [], []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        out = torch.UntypedStorage._new_shared(64 * 3 * 224 * 224)  # type: ignore[no-untyped-call]
-        t = torch.empty(0, dtype=torch.uint8).set_(out).view(64, 3, 224, 224)
-        torch.stack(values, out=t)
-        fresh.append(time.perf_counter() - t0)
-        del t, out
-        t0 = time.perf_counter()
-        collate(samples, ring.allocator(0))
-        reused.append(time.perf_counter() - t0)
-    table.close()
-    torch.set_num_threads(threads)
-    assert statistics.median(reused) < statistics.median(fresh)
-
-
 # -- through the Loader, with real DataLoader worker processes -------------------------------
 
 
