@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import faulthandler
+import gc
 import hashlib
 import itertools
 import json
@@ -644,7 +645,7 @@ class Loader:
             with warnings.catch_warnings():
                 # torch's own hint on a pickling failure; the error below says it for us
                 warnings.filterwarnings("ignore", "Got pickle error when attempting to start")
-                it = iter(self._dataloader)
+                it = _start_workers(self._dataloader)
             # A Loader dropped inside a reference cycle (a Lightning trainer's, or a raised
             # error's traceback) is freed by the garbage collector, which runs the weakref
             # finalisers of everything in the cycle before any __del__: the worker queues'
@@ -834,6 +835,25 @@ def _stacks_on_signal(worker_id: int) -> None:
         faulthandler.disable()
         _set_worker_signal_handlers()
     faulthandler.enable(file=sys.stderr, all_threads=True)
+
+
+def _start_workers(dataloader: DataLoader[Any]) -> Any:
+    """``iter(dataloader)``, which starts its worker processes, with every object of this
+    process frozen out of the garbage collector's reach meanwhile (:func:`gc.freeze`, as
+    Python's documentation advises before a fork). A forked worker inherits this process's
+    uncollected garbage; its own collector would otherwise free it there, running in the
+    worker the finalisers of objects that belong to this process: a video decoder's context
+    whose threads the worker does not have (seen in CI: a worker killed by SIGSEGV while
+    "Garbage-collecting", after the video tests), a temporary directory removed, a buffered
+    file flushed twice. Frozen, they are never looked at in the worker (which also spares
+    their pages from being copied), and here they are collected as before."""
+    frozen = gc.get_freeze_count()  # the user's own (a pre-fork server's): theirs to undo
+    gc.freeze()
+    try:
+        return iter(dataloader)
+    finally:
+        if not frozen:
+            gc.unfreeze()
 
 
 def _any_died(source: Any, wait: float = 1.0) -> bool:
