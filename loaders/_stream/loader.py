@@ -842,10 +842,10 @@ def _start_workers(dataloader: DataLoader[Any]) -> Any:
     process frozen out of the garbage collector's reach meanwhile (:func:`gc.freeze`, as
     Python's documentation advises before a fork). A forked worker inherits this process's
     uncollected garbage; its own collector would otherwise free it there, running in the
-    worker the finalisers of objects that belong to this process: a video decoder's context
-    whose threads the worker does not have (seen in CI: a worker killed by SIGSEGV while
-    "Garbage-collecting", after the video tests), a temporary directory removed, a buffered
-    file flushed twice. Frozen, they are never looked at in the worker (which also spares
+    worker the finalisers of objects that belong to this process: a C library's context whose
+    threads the worker does not have, a temporary directory removed, a buffered file flushed
+    twice (seen in CI: a worker killed by SIGSEGV while "Garbage-collecting" objects it had
+    inherited from the test process, in one test order out of several). Frozen, they are never looked at in the worker (which also spares
     their pages from being copied), and here they are collected as before."""
     frozen = gc.get_freeze_count()  # the user's own (a pre-fork server's): theirs to undo
     gc.freeze()

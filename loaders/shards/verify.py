@@ -311,7 +311,13 @@ def verify(
         results = _on_engine(eng, tasks, progress)
         progress = None  # called already, as the tasks finished
     elif workers > 1 and len(tasks) > 1:
-        pool = ProcessPoolExecutor(max_workers=workers)
+        import multiprocessing
+
+        # spawned, as the converters' and the audit's: a forked child would inherit the
+        # caller's threads' locks and run the finalisers of its uncollected garbage
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
         results = pool.map(_run, tasks)
     else:
         pool = None

@@ -1,6 +1,6 @@
 """A forked worker never frees the training process's garbage: the objects it inherited are
-frozen out of its collector, so their finalisers run once, in the process that owns them (a
-video decoder's context freed in a worker crashed it with SIGSEGV in CI)."""
+frozen out of its collector, so their finalisers run once, in the process that owns them (in
+CI, a worker freeing objects it had inherited from the test process died of SIGSEGV)."""
 
 from __future__ import annotations
 
