@@ -31,8 +31,9 @@ rotating their order. Reported per pipeline, median and range over the rounds: s
 first epoch after its first batch, the ratio to ``webdataset`` and to ``ceiling`` of the same
 round, the time to the first batch (building the pipeline included, its imports not), the gap before the second
 epoch's first batch (and the first epoch's median time between batches), peak PSS of the
-process tree, and CPU ms per image (user + system of the process tree
-over the first epoch's steady part). PSS is sampled every 0.5 s from the driver, outside the
+process tree, the same with the shared memory of batches still in a DataLoader queue counted
+(mapped by no process, so PSS misses it; a ring slot stays mapped, so PSS sees it), and CPU ms
+per image (user + system of the process tree over the first epoch's steady part). PSS is sampled every 0.5 s from the driver, outside the
 measured processes (reading it costs a page-table walk). The load average before each round is printed: these
 machines are shared, so compare ratios from one run, and re-run when the load is high.
 """
@@ -438,21 +439,32 @@ def run_one(name: str, shards: Path) -> dict[str, Any]:
 # -- the driver: rounds, alternation, the table -----------------------------------------------
 
 
-def _pss_mb(pid: int) -> float:
-    """Proportional set size of ``pid`` and its descendants, MiB (RSS where PSS is not told)."""
+def _pss_mb(pid: int) -> tuple[float, float]:
+    """Proportional set size of ``pid`` and its descendants, MiB (RSS where PSS is not told),
+    and the part of it that is shared memory (torch's batches, visiondata's ring slots)."""
     import psutil
 
-    total = 0
+    total = shm = 0
     try:
         procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     except psutil.Error:
-        return 0.0
+        return 0.0, 0.0
     for p in procs:
         with contextlib.suppress(psutil.Error, OSError):
             with open(f"/proc/{p.pid}/smaps_rollup") as f:
-                pss = [line for line in f if line.startswith("Pss:")]
-            total += int(pss[0].split()[1]) * 1024 if pss else p.memory_info().rss
-    return total / 2**20
+                rows = dict(line.split()[:2] for line in list(f)[1:])
+            total += int(rows["Pss:"]) * 1024 if "Pss:" in rows else p.memory_info().rss
+            shm += int(rows.get("Pss_Shmem:", 0)) * 1024
+    return total / 2**20, shm / 2**20
+
+
+def _shmem_mb() -> float:
+    """The machine's shared memory in use (``Shmem`` of /proc/meminfo), MiB."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Shmem:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _subprocess(name: str, shards: Path, every: float = 0.5) -> dict[str, Any]:
@@ -461,11 +473,18 @@ def _subprocess(name: str, shards: Path, every: float = 0.5) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--run", name, "--shards", str(shards)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        base = _shmem_mb()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
-        peak = 0.0
+        peak = peak_all = 0.0
         deadline = time.monotonic() + 1200
         while proc.poll() is None and time.monotonic() < deadline:
-            peak = max(peak, _pss_mb(proc.pid))
+            pss, mapped = _pss_mb(proc.pid)
+            peak = max(peak, pss)
+            # A batch on its way through a DataLoader queue is shared memory that no process
+            # has mapped, so PSS misses it; a ring slot stays mapped, so PSS sees it. This
+            # counts the tree's shared memory once either way (the machine's Shmem growth
+            # since the start, other users of /dev/shm assumed quiet).
+            peak_all = max(peak_all, pss - mapped + max(mapped, _shmem_mb() - base))
             time.sleep(every)
         if proc.poll() is None:
             proc.kill()
@@ -478,6 +497,7 @@ def _subprocess(name: str, shards: Path, every: float = 0.5) -> dict[str, Any]:
         return {"pipeline": name, "skipped": f"failed (exit {proc.returncode}): {tail[0]}"}
     result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     result["peak_pss_mb"] = peak
+    result["peak_pss_all_shm_mb"] = peak_all
     return result
 
 
@@ -527,7 +547,7 @@ def render(results: list[dict[str, dict[str, Any]]], names: list[str]) -> str:
         f"{'pipeline':<18} {'samples/s':>20} {'epoch 2':>20} {'x webdataset':>18} "
         f"{'x ceiling':>18} "
         f"{'first batch s':>18} {'epoch gap s':>18} {'batch interval s':>18} "
-        f"{'peak PSS MiB':>18} {'CPU ms/image':>18}"
+        f"{'peak PSS MiB':>18} {'PSS + queued shm':>18} {'CPU ms/image':>18}"
     )
     lines = [head]
     for name in names:
@@ -544,6 +564,7 @@ def render(results: list[dict[str, dict[str, Any]]], names: list[str]) -> str:
             f"{_stat(_column(results, name, 'epoch_gap_s'), '.3f'):>18} "
             f"{_stat(_column(results, name, 'batch_interval_s'), '.3f'):>18} "
             f"{_stat(_column(results, name, 'peak_pss_mb'), '.0f'):>18} "
+            f"{_stat(_column(results, name, 'peak_pss_all_shm_mb'), '.0f'):>18} "
             f"{_stat(_column(results, name, 'cpu_ms_per_image'), '.2f'):>18}"
         )
     return "\n".join(lines)

@@ -830,14 +830,14 @@ def _stacks_on_signal(worker_id: int) -> None:
         # on in the parent (pytest, ``python -X faulthandler``), so on here in name only:
         # DataLoader's handlers replaced its own, and enable() would keep them. Off, then
         # DataLoader's set again for it to chain to.
-        from torch.utils.data._utils.signal_handling import _set_worker_signal_handlers
+        from torch._C import _set_worker_signal_handlers  # what DataLoader's worker loop calls
 
         faulthandler.disable()
         _set_worker_signal_handlers()
     faulthandler.enable(file=sys.stderr, all_threads=True)
 
 
-def _start_workers(dataloader: DataLoader[Any]) -> Any:
+def _start_workers(dataloader: DataLoader[Any]) -> Iterator[tuple[Any, Stats]]:
     """``iter(dataloader)``, which starts its worker processes, with every object of this
     process frozen out of the garbage collector's reach meanwhile (:func:`gc.freeze`, as
     Python's documentation advises before a fork). A forked worker inherits this process's
@@ -850,7 +850,7 @@ def _start_workers(dataloader: DataLoader[Any]) -> Any:
     frozen = gc.get_freeze_count()  # the user's own (a pre-fork server's): theirs to undo
     gc.freeze()
     try:
-        return iter(dataloader)
+        return iter(dataloader)  # type: ignore[return-value]
     finally:
         if not frozen:
             gc.unfreeze()
