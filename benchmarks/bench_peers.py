@@ -33,8 +33,8 @@ round, the time to the first batch (building the pipeline included, its imports 
 epoch's first batch (and the first epoch's median time between batches), peak PSS of the
 process tree, the same with the shared memory of batches still in a DataLoader queue counted
 (mapped by no process, so PSS misses it; a ring slot stays mapped, so PSS sees it), and CPU ms
-per image (user + system of the process tree over the first epoch's steady part). PSS is sampled every 0.5 s from the driver, outside the
-measured processes (reading it costs a page-table walk). The load average before each round is printed: these
+per image (user + system of the process tree over the first epoch's steady part). PSS is
+sampled every 0.5 s from the driver, outside the measured processes (reading it costs a page-table walk). The load average before each round is printed: these
 machines are shared, so compare ratios from one run, and re-run when the load is high.
 """
 

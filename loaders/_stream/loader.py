@@ -602,15 +602,13 @@ class Loader:
             try:
                 return next(source)
             except RuntimeError as exc:
-                # DataLoader's own words (torch 2.x) for its timeout and for a dead worker (from
-                # its SIGCHLD handler or its own look); anything else is not ours
-                said = str(exc)
-                if said.startswith("DataLoader timed out"):
+                # DataLoader's own words (torch 2.x) for its timeout; its words for a dead
+                # worker are turned into WorkerDiedError by the pass (_deliver), wherever its
+                # SIGCHLD handler raised them
+                if str(exc).startswith("DataLoader timed out"):
                     if time.monotonic() < deadline:
                         continue  # nothing lost: torch raises before it takes anything
                     self._stuck(source, run)
-                if said.startswith("DataLoader worker ("):
-                    self._died(source, run, said)
                 raise
             except (OSError, EOFError) as exc:
                 # a batch whose shared memory a worker was still to hand over when it died
@@ -845,8 +843,9 @@ def _start_workers(dataloader: DataLoader[Any]) -> Iterator[tuple[Any, Stats]]:
     worker the finalisers of objects that belong to this process: a C library's context whose
     threads the worker does not have, a temporary directory removed, a buffered file flushed
     twice (seen in CI: a worker killed by SIGSEGV while "Garbage-collecting" objects it had
-    inherited from the test process, in one test order out of several). Frozen, they are never looked at in the worker (which also spares
-    their pages from being copied), and here they are collected as before."""
+    inherited from the test process, in one test order out of several). Frozen, they are never
+    looked at in the worker (which also spares their pages from being copied), and here they
+    are collected as before."""
     frozen = gc.get_freeze_count()  # the user's own (a pre-fork server's): theirs to undo
     gc.freeze()
     try:
