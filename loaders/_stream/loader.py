@@ -61,9 +61,6 @@ VERIFY_MODES: dict[str, str] = {
 ERROR_RATE_MIN_SAMPLES = 100
 #: ring slots per worker beyond ``prefetch_factor``: the batch the user holds, the one stacked
 RING_SPARE_SLOTS = 2
-#: threads per worker process when ``threads_per_worker`` is not given and there are worker
-#: processes (measured on 2-core machines with ``benchmarks/bench_peers.py``, see the README)
-DEFAULT_THREADS_PER_WORKER = 2
 
 #: each live Loader's worker index queues, held from here (see Loader._workers)
 _WORKER_QUEUES: dict[int, list[Any]] = {}
@@ -79,12 +76,16 @@ _loader_ids = itertools.count()
 
 
 def threads_for(num_workers: int, threads_per_worker: int | None) -> int:
-    """Threads for the per-sample work in each process that runs it: as given; else, with no
-    worker processes, one per core this process may use; else
-    :data:`DEFAULT_THREADS_PER_WORKER`."""
+    """Threads for the per-sample work in each process that runs it: as given; else the cores
+    this process may use, shared out among the processes that make batches (the main process
+    with ``num_workers=0``, else the workers), rounded down, at least 1.
+
+    Rounded down because more threads than cores cost CPU: on a quiet 2-core machine 2
+    workers x 2 threads spent 0.87 ms per image against 0.78 for 2 x 1, and made fewer
+    samples/s in 5 of 6 rounds (``benchmarks/bench_peers.py --visiondata 2x1``, README)."""
     if threads_per_worker is not None:
         return threads_per_worker
-    return default_threads() if num_workers == 0 else DEFAULT_THREADS_PER_WORKER
+    return max(1, default_threads() // max(num_workers, 1))
 
 
 @dataclass

@@ -159,6 +159,7 @@ class WorkerStream:
             verify=plan.verify,
             spans=plan.spans,
             limits=plan.limits,
+            whole=self._whole_shards(bounds).__contains__,
         )
         pool = OrderedPool(plan.threads)
         outcomes = pool.map(lambda job: self._work(reader, job), self._inputs(reader, bounds))
@@ -215,6 +216,25 @@ class WorkerStream:
                 next_in += 1
             s = int(shard_of[need])
             yield s, int(ids[need] - starts[s]), stash.pop(need)
+
+    def _whole_shards(self, bounds: list[int]) -> frozenset[int]:
+        """The shards this stream reads from their first sample to their last: only those
+        are worth hashing (see :class:`~visiondata.loaders.shards.reader.SampleReader`). A
+        shard cut between workers or ranks, or entered mid-way by a resume, is not."""
+        ids, perm = self.share.ids, self.share.perm
+        out_start = bounds[self.start_batch] if self.start_batch < len(bounds) else len(ids)
+        read = ids[perm[out_start : bounds[-1]]]  # the inputs _inputs reads, in any order
+        if not len(read):
+            return frozenset()
+        starts = self.plan.shard_starts
+        shard = np.searchsorted(starts, read, side="right") - 1
+        local = read - starts[shard]
+        first = np.full(len(starts) - 1, np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.full(len(starts) - 1, -1, dtype=np.int64)
+        np.minimum.at(first, shard, local)
+        np.maximum.at(last, shard, local)
+        sizes = np.diff(starts)
+        return frozenset(np.flatnonzero((first == 0) & (last == sizes - 1)).tolist())
 
     def _work(self, reader: SampleReader, job: _Job) -> dict[str, Any]:
         """One sample's bytes -> the decoded, transformed sample (on a pool thread)."""

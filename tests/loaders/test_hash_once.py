@@ -119,3 +119,26 @@ def test_verify_never_hashes_nothing(tmp_path: Path, hashed: list[str]) -> None:
     _epochs(Loader(root, batch_size=8, world=ONE, verify="never"), 2)
     assert hashed == []
     assert remote.verified_files() == {}
+
+
+def test_a_shard_cut_between_ranks_is_not_hashed_in_part(
+    tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank 0 of 2 reads half of each epoch, so one shard a epoch is cut at the rank boundary:
+    a hash of its first part could never be checked, so it is not started; every hash that
+    starts is of a shard read whole, and ends checked and recorded."""
+    marked: list[str] = []
+    real_mark = reader.mark_verified
+
+    def mark(path: str, st: os.stat_result, sha256: str) -> None:
+        marked.append(Path(path).name)
+        real_mark(path, st, sha256)
+
+    monkeypatch.setattr(reader, "mark_verified", mark)
+    root = make_shards(tmp_path, [40, 25, 31], members=padded)
+    loader = Loader(root, batch_size=8, world=World(0, 2), seed=5)
+    for keys in _epochs(loader, 4):
+        assert len(keys) == 48
+    assert hashed, "rank 0 reads some shard whole in four epochs"
+    assert hashed == marked
+    assert len(set(hashed)) == len(hashed)  # and none is hashed twice

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import torch
 from visiondata.loaders import Loader, LoaderOptionError, RandomResizedCrop, World
-from visiondata.loaders._stream.loader import DEFAULT_THREADS_PER_WORKER
+from visiondata.loaders._stream import loader as loader_module
 from visiondata.loaders._stream.threads import OrderedPool, default_threads
 
 from .loader_fakes import REALDATA, make_shards
@@ -175,10 +175,22 @@ def test_per_sample_randomness_is_the_same_on_any_threads(
 def test_threads_per_worker_default_and_check(jpeg_root: Path) -> None:
     assert Loader(jpeg_root, batch_size=2).plan.threads == default_threads()
     two = Loader(jpeg_root, batch_size=2, num_workers=2)
-    assert two.plan.threads == DEFAULT_THREADS_PER_WORKER
+    assert two.plan.threads == max(1, default_threads() // 2)
     assert Loader(jpeg_root, batch_size=2, threads_per_worker=3).plan.threads == 3
     with pytest.raises(LoaderOptionError, match=r"threads_per_worker=0 .*integer >= 1"):
         Loader(jpeg_root, batch_size=2, threads_per_worker=0)
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads"),
+    [(2, 0, 2), (2, 1, 2), (2, 2, 1), (2, 4, 1), (8, 2, 4), (8, 3, 2), (1, 0, 1), (16, 0, 16)],
+)
+def test_default_threads_share_the_cores_among_the_processes_making_batches(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, threads: int
+) -> None:
+    monkeypatch.setattr(loader_module, "default_threads", lambda: cores)
+    assert loader_module.threads_for(workers, None) == threads
+    assert loader_module.threads_for(workers, 3) == 3  # as given, whatever the cores
 
 
 def test_a_transform_on_threads_runs_on_the_pool(jpeg_root: Path) -> None:
