@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -69,8 +70,9 @@ class Plan:
     collate: Callable[[list[dict[str, Any]]], Any] | None = None  # None: collate.collate
     threads: int = 1  # threads for the per-sample work (see .threads)
 
-    @property
+    @cached_property
     def shard_starts(self) -> IntArray:
+        """Global id of each shard's first sample, and the total last (computed once)."""
         return np.cumsum([0, *(s.num_samples for s in self.shards)]).astype(np.int64)
 
     def sequence(self, epoch: int, world_size: int) -> IntArray:
@@ -152,6 +154,12 @@ class WorkerStream:
         plan = self.plan
         sizes = self.share.sizes
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
+        ids = self.share.ids
+        # outputs start_batch onwards; every input position's shard
+        outs = range(
+            bounds[self.start_batch] if self.start_batch < len(bounds) else len(ids), bounds[-1]
+        )
+        shard_of = np.searchsorted(plan.shard_starts, ids, side="right") - 1
         reader = SampleReader(
             plan.shards,
             plan.remote,
@@ -159,10 +167,11 @@ class WorkerStream:
             verify=plan.verify,
             spans=plan.spans,
             limits=plan.limits,
-            whole=self._whole_shards(bounds).__contains__,
+            whole=self._whole_shards(outs, shard_of).__contains__,
         )
         pool = OrderedPool(plan.threads)
-        outcomes = pool.map(lambda job: self._work(reader, job), self._inputs(reader, bounds))
+        jobs = self._inputs(reader, outs, shard_of)
+        outcomes = pool.map(lambda job: self._work(reader, job), jobs)
         sent = Counters()
         try:
             for b in range(self.start_batch, len(sizes)):
@@ -192,22 +201,20 @@ class WorkerStream:
             pool.close()
             reader.close()
 
-    def _inputs(self, reader: SampleReader, bounds: list[int]) -> Iterator[_Job]:
-        """The share's samples in output (shuffled) order, read in input order into a stash
-        of at most ``buffer_size`` undecoded samples: ``(shard, index, raw or its error)``."""
+    def _inputs(self, reader: SampleReader, outs: range, shard_of: IntArray) -> Iterator[_Job]:
+        """The share's outputs ``outs`` in output (shuffled) order, read in input order into
+        a stash of at most ``buffer_size`` undecoded samples: ``(shard, index, raw or its
+        error)``. ``shard_of`` is the shard of each input position."""
         ids, perm = self.share.ids, self.share.perm
         inv = np.empty_like(perm)
         inv[perm] = np.arange(len(perm))
-        out_start = bounds[self.start_batch] if self.start_batch < len(bounds) else len(ids)
-        out_stop = bounds[-1]
-        next_in = resume_start(perm, out_start)
+        next_in = resume_start(perm, outs.start)
         starts = self.plan.shard_starts
-        shard_of = np.searchsorted(starts, ids, side="right") - 1
         stash: dict[int, dict[str, bytes | Span] | BadSampleError] = {}
-        for o in range(out_start, out_stop):
+        for o in outs:
             need = int(perm[o])
             while next_in <= need:
-                if inv[next_in] >= out_start:
+                if inv[next_in] >= outs.start:
                     s = int(shard_of[next_in])
                     try:
                         stash[next_in] = reader.read(s, int(ids[next_in] - starts[s]))
@@ -217,18 +224,16 @@ class WorkerStream:
             s = int(shard_of[need])
             yield s, int(ids[need] - starts[s]), stash.pop(need)
 
-    def _whole_shards(self, bounds: list[int]) -> frozenset[int]:
-        """The shards this stream reads from their first sample to their last: only those
-        are worth hashing (see :class:`~visiondata.loaders.shards.reader.SampleReader`). A
-        shard cut between workers or ranks, or entered mid-way by a resume, is not."""
-        ids, perm = self.share.ids, self.share.perm
-        out_start = bounds[self.start_batch] if self.start_batch < len(bounds) else len(ids)
-        read = ids[perm[out_start : bounds[-1]]]  # the inputs _inputs reads, in any order
-        if not len(read):
+    def _whole_shards(self, outs: range, shard_of: IntArray) -> frozenset[int]:
+        """The shards the outputs ``outs`` read from their first sample to their last: only
+        those are worth hashing (see :class:`~visiondata.loaders.shards.reader.SampleReader`).
+        A shard cut between workers or ranks, or entered mid-way by a resume, is not."""
+        inputs = self.share.perm[outs.start : outs.stop]  # what _inputs reads, in any order
+        if not len(inputs):
             return frozenset()
         starts = self.plan.shard_starts
-        shard = np.searchsorted(starts, read, side="right") - 1
-        local = read - starts[shard]
+        shard = shard_of[inputs]
+        local = self.share.ids[inputs] - starts[shard]
         first = np.full(len(starts) - 1, np.iinfo(np.int64).max, dtype=np.int64)
         last = np.full(len(starts) - 1, -1, dtype=np.int64)
         np.minimum.at(first, shard, local)
