@@ -52,7 +52,7 @@ from .tar import (
     read_sample,
 )
 
-__all__ = ["SampleReader", "Span"]
+__all__ = ["HashingReader", "SampleReader", "Span"]
 
 _READ_THROUGH = 16  # samples; a bigger forward jump reopens at the offset instead
 SPAN_MIN_BYTES = 4096  # smaller members (labels, metadata) are kept as bytes
@@ -90,8 +90,11 @@ class Span:
         return f"Span({self.file.path!r}, offset={self.offset}, size={self.size})"
 
 
-class _Hashing(io.RawIOBase):
-    def __init__(self, raw: io.RawIOBase) -> None:
+class HashingReader(io.RawIOBase):
+    """A read-through stream that hashes (sha256) and counts what passes: the loader's cursor
+    and ``visiondata shards verify`` both check a whole shard through it as they read it."""
+
+    def __init__(self, raw: Any) -> None:
         self.raw = raw
         self.sha = hashlib.sha256()
         self.count = 0
@@ -134,7 +137,7 @@ class _Cursor:
                 hash_it = False  # checked whole before in this process, and unchanged since
             else:
                 self.local = (raw.path, st)
-        self.hashing: _Hashing | None = _Hashing(raw) if hash_it else None
+        self.hashing: HashingReader | None = HashingReader(raw) if hash_it else None
         stream: Any = self.hashing or raw
         self.raw = stream
         size = None

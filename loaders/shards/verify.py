@@ -15,8 +15,6 @@ reported and leave the exit code alone.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import io
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +28,7 @@ from ..errors import DecodeError, ManifestError, SourceError
 from .checks import check_member
 from .manifest import MANIFEST_NAME, Manifest, read_manifest
 from .members import DEFAULT_LIMITS, Limits, kind_of
+from .reader import HashingReader
 from .remote import Counters, RemoteOptions, is_local, open_range
 from .sources import ShardEntry, load_manifest, shard_url
 from .tar import TarReader, walk_samples
@@ -101,20 +100,6 @@ class VerifyReport:
         }
 
 
-class _Hashing(io.RawIOBase):
-    def __init__(self, raw: Any) -> None:
-        self.raw, self.sha, self.count = raw, hashlib.sha256(), 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1, /) -> bytes:
-        data = self.raw.read(n) or b""
-        self.sha.update(data)
-        self.count += len(data)
-        return data
-
-
 @dataclass(frozen=True)
 class _Task:
     split: str
@@ -153,7 +138,7 @@ def verify_shard(
     except OSError as exc:
         add(f"cannot be read: {exc.strerror or exc}", "missing")
         return out, 0
-    hashing = _Hashing(raw)
+    hashing = HashingReader(raw)
     stream: Any = gzip.GzipFile(fileobj=hashing) if entry.compressed else hashing
     size = None if entry.compressed else entry.bytes
     tar = TarReader(stream, size=size, limits=limits)

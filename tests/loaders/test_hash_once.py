@@ -29,12 +29,12 @@ def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(remote, "_VERIFIED", {})
     started: list[str] = []
 
-    class Counting(reader._Hashing):
+    class Counting(reader.HashingReader):
         def __init__(self, raw: Any) -> None:
             super().__init__(raw)
             started.append(Path(getattr(raw, "path", "?")).name)
 
-    monkeypatch.setattr(reader, "_Hashing", Counting)
+    monkeypatch.setattr(reader, "HashingReader", Counting)
     return started
 
 

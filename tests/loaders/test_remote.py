@@ -191,13 +191,13 @@ def test_http_hashing_once_per_cache_fill(
     streamed: list[str] = []
     whole_file: list[str] = []
 
-    class Counting(reader._Hashing):
+    class Counting(reader.HashingReader):
         def __init__(self, raw: Any) -> None:
             super().__init__(raw)
             streamed.append(type(raw).__name__)
 
     real_file_sha = remote._file_sha256
-    monkeypatch.setattr(reader, "_Hashing", Counting)
+    monkeypatch.setattr(reader, "HashingReader", Counting)
     monkeypatch.setattr(
         remote, "_file_sha256", lambda p: whole_file.append(p.name) or real_file_sha(p)
     )
