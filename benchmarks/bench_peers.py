@@ -1,7 +1,8 @@
 """visiondata against the pipelines a user would pick instead, and against the machine's limit.
 
     python benchmarks/bench_peers.py [--count 4000] [--rounds 3] [--shards DIR] [--json out.json]
-        [--peers visiondata webdataset dali-cpu torchvision spdl ffcv ceiling ceiling-whole]
+        [--peers visiondata visiondata-fresh webdataset dali-cpu torchvision spdl ffcv ceiling
+                 ceiling-whole]
         [--visiondata PxT ...]
 
 The same work for every pipeline, on the same shards (``--count`` ImageNet-like JPEGs with a
@@ -11,7 +12,10 @@ RandomResizedCrop(224, scale 0.08-1, ratio 3/4-4/3) + horizontal flip, uint8 CHW
 (the last partial batch dropped), two epochs, on two workers or two threads:
 
 - ``visiondata``: ``Loader`` + ``RandomResizedCrop`` (fused decode and crop), its defaults;
-  ``--visiondata PxT`` adds a run with ``num_workers=P, threads_per_worker=T``
+  ``--visiondata PxT`` adds a run with ``num_workers=P, threads_per_worker=T``.
+  ``visiondata-fresh``: the same with ``collate_fn=collate`` (visiondata's own), so no ring:
+  every batch is stacked into fresh shared memory, as before the ring of reused slots. Its
+  memory beside ``visiondata``'s tells what the ring costs, counted both ways (see PSS below)
 - ``webdataset``: plain ``webdataset.WebDataset`` (shuffle buffer 1000, PIL decode, PIL resize
   of the crop box) + ``torch.utils.data.DataLoader(num_workers=2)``: the baseline
 - ``dali-cpu``: NVIDIA DALI's CPU pipeline (``device_id=None``, ``num_threads=2``): its
@@ -33,7 +37,9 @@ round, the time to the first batch (building the pipeline included, its imports 
 epoch's first batch (and the first epoch's median time between batches), peak PSS of the
 process tree, the same with the shared memory of batches still in a DataLoader queue counted
 (mapped by no process, so PSS misses it; a ring slot stays mapped, so PSS sees it), and CPU ms
-per image (user + system of the process tree over the first epoch's steady part). PSS is
+per image (user + system of the process tree over the first epoch's steady part), and the
+consuming process's own CPU ms per batch (over the same part: what receiving the batches costs
+the process that trains). PSS is
 sampled every 0.5 s from the driver, outside the measured processes (reading it costs a page-table walk). The load average before each round is printed: these
 machines are shared, so compare ratios from one run, and re-run when the load is high.
 """
@@ -63,6 +69,7 @@ WORKERS = 2
 EPOCHS = 2
 PEERS = [
     "visiondata",
+    "visiondata-fresh",
     "webdataset",
     "dali-cpu",
     "torchvision",
@@ -85,13 +92,16 @@ def _urls(shards: Path) -> list[str]:
     return sorted(str(p) for p in shards.glob("*.tar"))
 
 
-def visiondata_epochs(shards: Path, config: str | None) -> Epoch:
+def visiondata_epochs(shards: Path, config: str | None, fresh: bool = False) -> Epoch:
     from visiondata.loaders import Loader, RandomResizedCrop
+    from visiondata.loaders._decode.collate import collate
 
     options: dict[str, Any] = {"num_workers": WORKERS}
+    if fresh:  # a collate_fn of the user's: batches are theirs, no ring
+        options["collate_fn"] = collate
     if config:
         procs, threads = (int(x) for x in config.split("x"))
-        options = {"num_workers": procs, "threads_per_worker": threads}
+        options |= {"num_workers": procs, "threads_per_worker": threads}
     loader = Loader(
         shards,
         batch_size=BATCH,
@@ -317,6 +327,8 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
     stamps: list[list[float]] = [[] for _ in range(EPOCHS)]
     counts: list[int] = []
     cpu: list[tuple[int, float]] = []
+    own: list[tuple[int, float]] = []  # (batches so far, this process's CPU seconds)
+    probe = 0.0  # this process's CPU seconds spent reading /proc
     epochs = build()
     for e in range(EPOCHS):
         for i, batch in enumerate(epochs()):
@@ -324,7 +336,10 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
             if e == 0:
                 counts.append(len(batch["jpg"]))
                 if i % 8 == 0:  # psutil walks /proc: often enough, not every batch
+                    p0 = time.process_time()
                     cpu.append((sum(counts[1:]), tree_cpu()))
+                    probe += time.process_time() - p0  # the walk is not the pipeline's
+                    own.append((i, time.process_time() - probe))
     first = stamps[0]
     steady = sum(counts[1:])
     span = first[-1] - first[0]
@@ -344,6 +359,7 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
         "mean_interval_s": span / max(len(first) - 1, 1),
         "p90_interval_s": statistics.quantiles(gaps, n=10)[-1] if len(gaps) > 1 else None,
         "cpu_ms_per_image": (cpu1 - cpu0) / max(done, 1) * 1e3,
+        "main_ms_per_batch": (own[-1][1] - own[0][1]) / max(own[-1][0] - own[0][0], 1) * 1e3,
         "batches": [len(s) for s in stamps],
     }
 
@@ -390,6 +406,7 @@ def measure_ceiling(name: str, shards: Path) -> dict[str, Any]:
         "epoch_gap_s": None,
         "batch_interval_s": None,
         "cpu_ms_per_image": sum(c for _, c in done) / len(images) * 1e3,
+        "main_ms_per_batch": None,
         "batches": [],
     }
 
@@ -417,7 +434,8 @@ IMPORTS = {
 def _preimport(name: str) -> None:
     import importlib
 
-    for module in IMPORTS.get(name.split(":")[0].replace("-whole", ""), []):
+    base = name.split(":")[0].removesuffix("-whole").removesuffix("-fresh")
+    for module in IMPORTS.get(base, []):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
 
@@ -430,7 +448,8 @@ def run_one(name: str, shards: Path) -> dict[str, Any]:
             return measure_ceiling(name, shards)
         if name.startswith("visiondata"):
             config = name.partition(":")[2] or None
-            return measure_batches(name, lambda: visiondata_epochs(shards, config))
+            fresh = name.startswith("visiondata-fresh")
+            return measure_batches(name, lambda: visiondata_epochs(shards, config, fresh))
         return measure_batches(name, lambda: BUILDERS[name](shards))
     except Skipped as why:
         return {"pipeline": name, "skipped": str(why)}
@@ -547,7 +566,8 @@ def render(results: list[dict[str, dict[str, Any]]], names: list[str]) -> str:
         f"{'pipeline':<18} {'samples/s':>20} {'epoch 2':>20} {'x webdataset':>18} "
         f"{'x ceiling':>18} "
         f"{'first batch s':>18} {'epoch gap s':>18} {'batch interval s':>18} "
-        f"{'peak PSS MiB':>18} {'PSS + queued shm':>18} {'CPU ms/image':>18}"
+        f"{'peak PSS MiB':>18} {'PSS + queued shm':>18} {'CPU ms/image':>18} "
+        f"{'main ms/batch':>18}"
     )
     lines = [head]
     for name in names:
@@ -565,7 +585,8 @@ def render(results: list[dict[str, dict[str, Any]]], names: list[str]) -> str:
             f"{_stat(_column(results, name, 'batch_interval_s'), '.3f'):>18} "
             f"{_stat(_column(results, name, 'peak_pss_mb'), '.0f'):>18} "
             f"{_stat(_column(results, name, 'peak_pss_all_shm_mb'), '.0f'):>18} "
-            f"{_stat(_column(results, name, 'cpu_ms_per_image'), '.2f'):>18}"
+            f"{_stat(_column(results, name, 'cpu_ms_per_image'), '.2f'):>18} "
+            f"{_stat(_column(results, name, 'main_ms_per_batch'), '.2f'):>18}"
         )
     return "\n".join(lines)
 

@@ -121,6 +121,52 @@ def test_a_table_this_process_did_not_make_hands_nothing_back() -> None:
     assert table.busy() == 1  # not handed back: the worker takes fresh memory instead
 
 
+def test_a_slots_storage_crosses_once() -> None:
+    """A slot's storage goes to the main process with the first batch stacked into it; later
+    batches in the same slot send only where their tensors lie (no descriptor, a small
+    message), until the slot grows (a new storage) or the table is closed."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing
+
+    table = RingTable(workers=1, slots=2)
+    ring = WorkerRing(table, 0)
+
+    def one(i: int, samples: list[dict[str, Any]]) -> tuple[bool, int, dict[str, Any]]:
+        slot = ring.acquire()
+        assert slot == 0  # the batch before was freed: its slot is the first free one
+        sent = ring.send(slot, collate(samples, ring.allocator(slot)))
+        data = bytes(ForkingPickler.dumps(sent))  # as DataLoader's queues pickle it
+        carried = sent.storage is not None
+        del sent
+        return carried, len(data), pickle.loads(data)
+
+    carried = []
+    for i in range(3):
+        with_storage, size, batch = one(i, _samples(i))
+        _check(batch, i)
+        carried.append(with_storage)
+        if not with_storage:
+            assert size < 2000, size
+        del batch
+        gc.collect()
+        assert table.busy() == 0
+    assert carried == [True, False, False]
+    bigger = [
+        dict(s, x=torch.full((3, 80, 50), j, dtype=torch.uint8)) for j, s in enumerate(_samples(3))
+    ]
+    with_storage, _, batch = one(3, bigger)  # grown: a new storage, sent again
+    assert with_storage and batch["x"].shape == (4, 3, 80, 50)
+    assert [int(batch["x"][j].max()) for j in range(4)] == [0, 1, 2, 3]
+    del batch
+    gc.collect()
+    assert one(4, bigger)[0] is False
+    gc.collect()
+    table.close()  # forgotten here: the next batch brings its storage again
+    assert int(table.acked.sum()) == 0
+
+
 # -- through the Loader, with real DataLoader worker processes -------------------------------
 
 
