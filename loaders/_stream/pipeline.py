@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .._decode.collate import collate
+from .._decode.collate import Stacker, fresh_alloc
 from .._decode.fields import SampleDecoder, sample_rng
 from ..errors import BadSampleError
 from ..shards.members import DEFAULT_LIMITS, Limits
@@ -175,12 +175,12 @@ class WorkerStream:
         sent = Counters()
         try:
             for b in range(self.start_batch, len(sizes)):
-                samples: list[dict[str, Any]] = []
+                samples = self._maker(bounds[b + 1] - bounds[b])
                 bad: list[tuple[str, str, str, str]] = []
                 for _ in range(bounds[b], bounds[b + 1]):
                     out = next(outcomes)
                     if out.error is None:
-                        samples.append(out.get())
+                        samples.add(out.get())
                         continue
                     exc = out.error
                     if not isinstance(exc, BadSampleError):
@@ -263,14 +263,22 @@ class WorkerStream:
                 entry.name, key, f"transform failed: {type(exc).__name__}: {exc}"
             ) from None
 
+    def _maker(self, capacity: int) -> _Samples | _Stacked:
+        """What gathers one batch of at most ``capacity`` samples: the list for the user's
+        ``collate_fn``, else a :class:`~visiondata.loaders._decode.collate.Stacker` that
+        stacks each sample as it comes (into a ring slot in a worker)."""
+        if self.plan.collate is not None:
+            return _Samples(self.plan.collate)
+        return _Stacked(capacity, self.ring)
+
     def _batch(
         self,
-        samples: list[dict[str, Any]],
+        samples: _Samples | _Stacked,
         bad: list[tuple[str, str, str, str]],
         sent: Counters,
         error: BadSampleError | None = None,
     ) -> tuple[Any, Stats]:
-        batch, buffer = self._collate(samples)
+        batch, buffer = samples.finish()
         c = self.counters
         stats = {
             "samples": len(samples),
@@ -283,17 +291,55 @@ class WorkerStream:
         sent.bytes_read, sent.retries = c.bytes_read, c.retries
         return batch, stats
 
-    def _collate(self, samples: list[dict[str, Any]]) -> tuple[Any, str | None]:
-        """The batch, and where its stacked tensors went: ``"reused"`` (a ring slot's pages,
-        touched before), ``"fresh"`` (new shared memory: a slot's first use, or none free) or
-        None (not into the ring: in-process, ``collate_fn``, nothing to stack)."""
-        if self.plan.collate is not None:
-            return self.plan.collate(samples), None
-        ring = self.ring
-        if ring is None:
-            return collate(samples), None
-        slot = ring.acquire()
-        if slot is None:
-            return collate(samples), "fresh"
-        batch = ring.send(slot, collate(samples, ring.allocator(slot)))
-        return batch, {True: "reused", False: "fresh", None: None}[ring.touched]
+
+class _Samples:
+    """A batch's samples as a list, for the user's ``collate_fn``."""
+
+    def __init__(self, collate: Callable[[list[dict[str, Any]]], Any]) -> None:
+        self.collate = collate
+        self.samples: list[dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def add(self, sample: dict[str, Any]) -> None:
+        self.samples.append(sample)
+
+    def finish(self) -> tuple[Any, str | None]:
+        return self.collate(self.samples), None
+
+
+class _Stacked:
+    """A batch stacked as its samples come. In a worker (``ring``), into the first free ring
+    slot, taken when the first sample arrives, or fresh shared memory when none is free.
+    :meth:`finish` gives the batch and where its stacked tensors went: ``"reused"`` (a slot's
+    pages, touched before), ``"fresh"`` (new shared memory: a slot's first use, or none free)
+    or None (not into the ring: in-process, nothing to stack)."""
+
+    def __init__(self, capacity: int, ring: WorkerRing | None) -> None:
+        self.ring = ring
+        self.slot: int | None = None
+        self.buffer: str | None = None
+        self.stacker = Stacker(capacity, None if ring is None else self._alloc)
+
+    def __len__(self) -> int:
+        return len(self.stacker)
+
+    def add(self, sample: dict[str, Any]) -> None:
+        self.stacker.add(sample)
+
+    def _alloc(self, specs: Sequence[tuple[str, Any, Any]]) -> dict[str, Any]:
+        assert self.ring is not None
+        self.slot = self.ring.acquire()
+        if self.slot is None:
+            self.buffer = "fresh"
+            return fresh_alloc(specs)
+        into = self.ring.allocator(self.slot)(specs)
+        self.buffer = "reused" if self.ring.touched else "fresh"
+        return into
+
+    def finish(self) -> tuple[Any, str | None]:
+        batch = self.stacker.finish()
+        if self.ring is None or self.slot is None:
+            return batch, self.buffer
+        return self.ring.send(self.slot, batch), self.buffer

@@ -108,8 +108,6 @@ class WorkerRing:
         self.acked = table.acked[row]
         self._storages: list[Any] = [None] * table.slots
         self._ids: list[int] = [0] * table.slots
-        #: each slot's last batch: ``(field, byte offset, shape, dtype)`` of its stacked tensors
-        self._layout: list[tuple[tuple[str, int, tuple[int, ...], Any], ...]] = [()] * table.slots
         self.reused = 0  # batches stacked into a slot that had been used before
         self.fresh = 0  # batches that found no free slot and took fresh shared memory
         #: whether the last batch stacked into pages touched before (None: nothing stacked)
@@ -126,11 +124,9 @@ class WorkerRing:
         return None
 
     def allocator(self, slot: int) -> Callable[[Sequence[tuple[str, Any, Any]]], dict[str, Any]]:
-        """For :func:`~visiondata.loaders._decode.collate.collate`: ``alloc(specs)`` returns,
+        """For :class:`~visiondata.loaders._decode.collate.Stacker`: ``alloc(specs)`` returns,
         for each ``(field, shape, dtype)``, an uninitialised tensor in slot ``slot``'s storage
-        (grown if too small), and remembers where they lie for :meth:`send` (nothing until it
-        is called: a batch with nothing to stack hands its slot straight back)."""
-        self._layout[slot] = ()
+        (grown if too small)."""
         self.touched = None
 
         def alloc(specs: Sequence[tuple[str, Any, Any]]) -> dict[str, Any]:
@@ -153,28 +149,39 @@ class WorkerRing:
                 self.touched = True
             base = torch.empty(0, dtype=torch.uint8).set_(storage)
             out = {}
-            layout = []
             for (field, shape, dtype), offset, nbytes in zip(specs, offsets, sizes, strict=True):
                 out[field] = base[offset : offset + nbytes].view(dtype).view(shape)
-                layout.append((field, offset, tuple(shape), dtype))
-            self._layout[slot] = tuple(layout)
             return out
 
         return alloc
 
     def send(self, slot: int, batch: Any) -> RingBatch:
         """Mark ``slot`` busy and wrap ``batch`` so the main process hands the slot back; the
-        slot's storage goes with it unless the main process already holds that storage."""
+        slot's storage goes with it unless the main process already holds that storage. The
+        batch's tensors that lie in the slot (contiguous: rows of what :meth:`allocator` gave)
+        travel as their place in it; a batch with none hands its slot straight back."""
+        import torch
+
         self.flags[slot] = 1
         sid = self._ids[slot]
+        slot_storage = self._storages[slot]
+        layout: list[tuple[str, int, tuple[int, ...], Any]] = []
+        if slot_storage is not None:
+            start = slot_storage.data_ptr()
+            for field, v in batch.items():
+                if (
+                    isinstance(v, torch.Tensor)
+                    and v.is_contiguous()
+                    and v.untyped_storage().data_ptr() == start
+                ):
+                    offset = int(v.storage_offset()) * v.element_size()
+                    layout.append((str(field), offset, tuple(v.shape), v.dtype))
         storage = None
-        if int(self.acked[slot]) != sid:
-            import torch
-
+        if layout and int(self.acked[slot]) != sid:
             # as a uint8 tensor over it: sent as shared memory between processes, and as a
             # copy of its bytes by plain pickle (a bare storage does not pickle there)
-            storage = torch.empty(0, dtype=torch.uint8).set_(self._storages[slot])
-        return RingBatch(batch, self.table.token, self.row, slot, self._layout[slot], sid, storage)
+            storage = torch.empty(0, dtype=torch.uint8).set_(slot_storage)
+        return RingBatch(batch, self.table.token, self.row, slot, tuple(layout), sid, storage)
 
 
 class RingBatch:

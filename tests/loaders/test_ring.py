@@ -167,6 +167,38 @@ def test_a_slots_storage_crosses_once() -> None:
     assert int(table.acked.sum()) == 0
 
 
+def test_a_slot_sends_only_what_lies_in_it() -> None:
+    """Stacked as samples come: a short batch (samples skipped) sends its first rows, and a
+    field that stopped stacking midway goes as its list, not as the slot's bytes."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    from visiondata.loaders._decode.collate import Stacker
+
+    table = RingTable(workers=1, slots=1)
+    ring = WorkerRing(table, 0)
+    slot = ring.acquire()
+    assert slot == 0
+    stacker = Stacker(6, ring.allocator(slot))
+    samples = _samples(5)[:3]
+    samples[2]["m"] = torch.zeros((7, 7), dtype=torch.int32)  # m no longer stacks
+    for s in samples:
+        stacker.add(s)
+    sent = ring.send(slot, stacker.finish())
+    assert [f for f, *_ in sent.layout] == ["x"]
+    batch = pickle.loads(bytes(ForkingPickler.dumps(sent)))
+    del sent
+    assert batch["x"].shape == (3, 3, 40, 50)
+    assert [int(batch["x"][j].max()) for j in range(3)] == [50, 51, 52]
+    assert [tuple(t.shape) for t in batch["m"]] == [(40, 50), (40, 50), (7, 7)]
+    assert [int(t.max()) for t in batch["m"]] == [5, 5, 0]
+    assert batch["cls"].tolist() == [0, 1, 2]
+    del batch
+    gc.collect()
+    assert table.busy() == 0
+    table.close()
+
+
 # -- through the Loader, with real DataLoader worker processes -------------------------------
 
 
