@@ -209,22 +209,19 @@ class RingBatch:
     def __reduce__(self) -> tuple[Any, ...]:
         placed = {f for f, *_ in self.layout}
         rest = {f: (None if f in placed else v) for f, v in self.batch.items()}
-        args = (rest, self.token, self.row, self.slot, self.layout, self.sid, self.storage)
-        return (_arrived, args)
+        sent = (rest, self.token, self.row, self.slot, self.layout, self.sid, self.storage)
+        return (_arrived, (sent,))
 
 
-def _arrived(
-    batch: dict[str, Any],
-    token: str,
-    row: int,
-    slot: int,
-    layout: tuple[tuple[str, int, tuple[int, ...], Any], ...],
-    sid: int,
-    storage: Any,
-) -> dict[str, Any]:
+def _arrived(sent: tuple[Any, ...]) -> dict[str, Any]:
     """In the main process: the batch, its stacked tensors views of the slot's storage (kept
-    from the first batch that brought it), and the slot handed back when they are all freed."""
+    from the first batch that brought it), and the slot handed back when they are all freed.
+    ``sent`` is :meth:`RingBatch.__reduce__`'s: the batch without the slot's tensors, and
+    where they lie."""
     import torch
+
+    rest, token, row, slot, layout, sid, storage = sent
+    batch: dict[str, Any] = rest
 
     kept = _TABLES.get(token)
     if kept is None:
