@@ -167,7 +167,7 @@ class WorkerStream:
             verify=plan.verify,
             spans=plan.spans,
             limits=plan.limits,
-            whole=self._whole_shards(outs, shard_of).__contains__,
+            from_start=self._from_start(outs, shard_of),
         )
         pool = OrderedPool(plan.threads)
         jobs = self._inputs(reader, outs, shard_of)
@@ -224,13 +224,14 @@ class WorkerStream:
             s = int(shard_of[need])
             yield s, int(ids[need] - starts[s]), stash.pop(need)
 
-    def _whole_shards(self, outs: range, shard_of: IntArray) -> frozenset[int]:
-        """The shards the outputs ``outs`` read from their first sample to their last: only
-        those are worth hashing (see :class:`~visiondata.loaders.shards.reader.SampleReader`).
-        A shard cut between workers or ranks, or entered mid-way by a resume, is not."""
+    def _from_start(self, outs: range, shard_of: IntArray) -> dict[int, int]:
+        """The shards the outputs ``outs`` read from their first sample, each with the last
+        sample they read of it: the reader hashes those (see
+        :class:`~visiondata.loaders.shards.reader.SampleReader`). A shard entered mid-way (the
+        part after a cut between workers or ranks, a resume) is not among them."""
         inputs = self.share.perm[outs.start : outs.stop]  # what _inputs reads, in any order
         if not len(inputs):
-            return frozenset()
+            return {}
         starts = self.plan.shard_starts
         shard = shard_of[inputs]
         local = self.share.ids[inputs] - starts[shard]
@@ -238,8 +239,7 @@ class WorkerStream:
         last = np.full(len(starts) - 1, -1, dtype=np.int64)
         np.minimum.at(first, shard, local)
         np.maximum.at(last, shard, local)
-        sizes = np.diff(starts)
-        return frozenset(np.flatnonzero((first == 0) & (last == sizes - 1)).tolist())
+        return {int(s): int(last[s]) for s in np.flatnonzero(first == 0)}
 
     def _work(self, reader: SampleReader, job: _Job) -> dict[str, Any]:
         """One sample's bytes -> the decoded, transformed sample (on a pool thread)."""

@@ -30,7 +30,7 @@ import hashlib
 import io
 import os
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import (
@@ -123,6 +123,7 @@ class _Cursor:
         spans: bool,
         limits: Limits,
         verify: bool = True,
+        last: int | None = None,
     ) -> None:
         self.entry = entry
         self.next = index
@@ -131,6 +132,12 @@ class _Cursor:
         #: (path, stat at open) of a local shard whose whole read is to be checked
         self.local: tuple[str, os.stat_result] | None = None
         hash_it = start == 0 and verify and entry.sha256 is not None
+        #: the caller's last sample of a shard it reads only the start of: the rest of the
+        #: file is read and hashed there (local shards only: a page-cache read, where a remote
+        #: one would download what another worker or rank reads anyway)
+        self.last = last if last is not None and last < entry.num_samples - 1 else None
+        if self.last is not None and not isinstance(raw, LocalRange):
+            hash_it = False
         if hash_it and isinstance(raw, LocalRange):
             st = os.fstat(raw.fileno())  # the file this cursor reads, not whatever the path is now
             if st.st_size == entry.bytes and is_verified(raw.path, st, entry.sha256 or ""):
@@ -162,11 +169,18 @@ class SampleReader:
     """Raw samples ``{ext: bytes}`` by shard and index, with bounded open shards.
 
     With ``spans=True`` the larger members of samples from local, uncompressed shards come
-    back as :class:`Span`; :meth:`load` turns them into bytes. ``whole(shard)`` says whether
-    the caller is to read that shard from its first sample to its last (None: assume so); a
-    shard it is not is not hashed, since a hash of part of it can never be checked
-    (measured on bench_peers' 216 MB of shards with 2 workers: the two shards cut between
-    them were hashed in part every epoch, 33-34 MB, for nothing).
+    back as :class:`Span`; :meth:`load` turns them into bytes.
+
+    ``from_start`` maps each shard the caller reads from its first sample to the last sample
+    it reads of it (None: every shard, read whole). A shard the caller enters mid-way (the
+    part after a cut between workers or ranks, a resume) is not hashed: a hash of part of it
+    can never be checked. A local shard read only from its start up to a cut is hashed whole:
+    after its last sample the rest of the file is read through the hash, so the worker or rank
+    that reads a cut shard's first part checks it for all of them. (Reading that rest costs a
+    page-cache read; hashing the part before the cut and never checking it, as the loader did
+    before, cost 33-34 MB per epoch on bench_peers' 216 MB of shards with 2 workers and
+    checked nothing.) A remote shard cut between readers is not hashed: its rest would be
+    downloaded twice; fill a cache (``cache_dir``) to check every shard.
     """
 
     def __init__(
@@ -179,10 +193,10 @@ class SampleReader:
         max_open: int = 4,
         spans: bool = False,
         limits: Limits = DEFAULT_LIMITS,
-        whole: Callable[[int], bool] | None = None,
+        from_start: Mapping[int, int] | None = None,
     ) -> None:
         self.shards = shards
-        self.whole = whole
+        self.from_start = from_start
         self.spans = spans and _CAN_PREAD
         self.large_bytes = 0  # members of SPAN_MIN_BYTES or more returned as bytes
         self.opts = opts
@@ -208,8 +222,12 @@ class SampleReader:
             cur = None
         if cur is None:
             entry = self.shards[shard]
-            verify = self.verify and (self.whole is None or self.whole(shard))
-            cur = _Cursor(entry, index, self.opts, self.counters, self.spans, self.limits, verify)
+            starts = self.from_start
+            last = None if starts is None else starts.get(shard)
+            verify = self.verify and (starts is None or last is not None)
+            cur = _Cursor(
+                entry, index, self.opts, self.counters, self.spans, self.limits, verify, last
+            )
             self._open[shard] = cur
             while len(self._open) > self.max_open:
                 _, old = self._open.popitem(last=False)
@@ -300,14 +318,17 @@ class SampleReader:
             raise TarFormatError(entry.name, key, exc.reason, exc.pos) from None
         if problem is None and i in entry.duplicates:
             problem = duplicate_key(key, entry.offset(entry.duplicates[i]), start)
-        if cur.next == entry.num_samples:
+        if cur.next == entry.num_samples or (
+            cur.last is not None and cur.hashing is not None and i >= cur.last
+        ):
             self._finish(shard, cur)
         if problem is not None:
             raise type(problem)(entry.name, key, problem.reason, start)
         return members
 
     def _finish(self, shard: int, cur: _Cursor) -> None:
-        """Last sample read: check size and sha256 when the whole shard went through."""
+        """Last sample read (of the shard, or of the caller's part before a cut): check size
+        and sha256 when the shard went through from byte 0, reading the rest of it first."""
         self._open.pop(shard, None)
         entry = cur.entry
         if self.verify and cur.hashing is not None and entry.sha256 is not None:

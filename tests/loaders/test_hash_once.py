@@ -121,12 +121,14 @@ def test_verify_never_hashes_nothing(tmp_path: Path, hashed: list[str]) -> None:
     assert remote.verified_files() == {}
 
 
-def test_a_shard_cut_between_ranks_is_not_hashed_in_part(
+def test_a_shard_cut_between_ranks_is_hashed_whole_by_the_first_part(
     tmp_path: Path, hashed: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rank 0 of 2 reads half of each epoch, so one shard a epoch is cut at the rank boundary:
-    a hash of its first part could never be checked, so it is not started; every hash that
-    starts is of a shard read whole, and ends checked and recorded."""
+    """Rank 0 of 2 reads half of each epoch, so a shard is cut at the rank boundary. The rank
+    that reads a shard's first part hashes the rest of the file after its last sample, so
+    every shard rank 0 reads from its start is checked (cut or not); a hash of a part that
+    starts mid-shard is never started; every hash that starts ends checked and recorded,
+    and none twice in this process."""
     marked: list[str] = []
     real_mark = reader.mark_verified
 
@@ -136,9 +138,46 @@ def test_a_shard_cut_between_ranks_is_not_hashed_in_part(
 
     monkeypatch.setattr(reader, "mark_verified", mark)
     root = make_shards(tmp_path, [40, 25, 31], members=padded)
+    firsts = {f"s{n:06d}": f"train-00000{i}.tar" for i, n in enumerate([0, 40, 65])}
     loader = Loader(root, batch_size=8, world=World(0, 2), seed=5)
+    began: set[str] = set()
     for keys in _epochs(loader, 4):
         assert len(keys) == 48
-    assert hashed, "rank 0 reads some shard whole in four epochs"
+        began |= {firsts[k] for k in keys if k in firsts}
     assert hashed == marked
-    assert len(set(hashed)) == len(hashed)  # and none is hashed twice
+    assert sorted(hashed) == sorted(began)  # each shard rank 0 began, hashed once
+    assert len(set(hashed)) == len(hashed)
+
+
+def _flip_in(root: Path, shard: int, sample: int) -> None:
+    """Change one byte of sample ``sample``'s payload in shard ``shard`` (its ``.bin``, which
+    no member check looks into: only the shard's sha256 can tell)."""
+    info = json.loads((root / "manifest.json").read_text())["splits"]["train"]["shards"][shard]
+    path = root / info["name"]
+    key = f"s{sum(_SIZES[:shard]) + sample:06d}".encode()
+    at = path.read_bytes().index(key * 2, info["offsets"][sample])
+    _rewrite(path, flip_at=at + 3)
+
+
+_SIZES = [40, 25, 31]
+
+
+@pytest.mark.parametrize(
+    ("world", "workers"),
+    [(World(0, 2), 0), (World(1, 2), 0), (ONE, 2)],
+    ids=["rank 0 of 2", "rank 1 of 2", "2 workers"],
+)
+def test_a_corrupt_byte_after_the_cut_is_refused(
+    tmp_path: Path, world: World, workers: int
+) -> None:
+    """Unshuffled, 96 samples over 2 ranks (or 2 workers of one rank) cut shard 1 after 8 of
+    its 25 samples. A byte changed in its sample 20 (the second reader's part) is found by
+    the reader of the first part: before, neither reader hashed shard 1 at all."""
+    root = make_shards(tmp_path, _SIZES, members=padded)
+    _flip_in(root, shard=1, sample=20)
+    loader = Loader(root, batch_size=8, world=world, num_workers=workers, shuffle=False)
+    if world.rank == 1:  # this rank enters shard 1 mid-way: it cannot check it
+        assert len(_epochs(loader, 1)[0]) == 48
+        return
+    with pytest.raises(ChecksumError, match=r"train-000001\.tar: .* sha256"):
+        _epochs(loader, 1)

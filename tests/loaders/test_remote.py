@@ -214,3 +214,29 @@ def test_http_hashing_once_per_cache_fill(
     for _ in range(2):
         check_samples(list(plain), expected)
     assert streamed == ["RangeStream"] * 6
+
+
+def test_http_a_cut_shard_is_not_downloaded_twice(
+    http_url: str, shard_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remote, without a cache: the rank reading a cut shard's first part does not read its
+    rest to hash it (that would download what the other rank reads anyway); only the
+    shards it reads whole are hashed, and what it fetches is about its half of the bytes."""
+    from visiondata.loaders.shards import reader
+
+    streamed: list[str] = []
+
+    class Counting(reader.HashingReader):
+        def __init__(self, raw: Any) -> None:
+            super().__init__(raw)
+            streamed.append(type(raw).__name__)
+
+    monkeypatch.setattr(reader, "HashingReader", Counting)
+    # unshuffled, 450 samples over 2 ranks: rank 0 reads shard 0 (150) whole and the first
+    # 75 of shard 1's 97
+    loader = Loader(f"{http_url}/set", batch_size=15, world=World(0, 2), shuffle=False)
+    keys = [k for b in loader for k in b["__key__"]]
+    assert keys == all_keys(shard_root / "set")[:225]
+    assert len(streamed) == 1  # shard 0, whole; not the cut shard 1
+    total = sum(p.stat().st_size for p in (shard_root / "set").glob("*.tar"))
+    assert loader.stats.bytes_read < 0.6 * total
