@@ -199,6 +199,46 @@ def test_a_slot_sends_only_what_lies_in_it() -> None:
     table.close()
 
 
+def test_a_successor_worker_never_reuses_a_storage_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker started after another died may be given its pid, and it takes the same row:
+    slot storage ids must not come from the pid (and a per-process count), or the main
+    process would take the new worker's batch for one in the storage it kept of the dead
+    one and read it from stale memory."""
+    import itertools
+    import pickle
+    import types
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing
+    from visiondata.loaders._stream import ring as ring_module
+
+    # what the ring module would see of the process: the same pid for both generations
+    monkeypatch.setattr(
+        ring_module, "os", types.SimpleNamespace(getpid=lambda: 4242), raising=False
+    )
+    table = RingTable(workers=1, slots=1)
+
+    def generation(value: int) -> dict[str, Any]:
+        # a fresh process: any per-process counter starts again
+        monkeypatch.setattr(ring_module, "_ids", itertools.count(1), raising=False)
+        ring = WorkerRing(table, 0)
+        slot = ring.acquire()
+        assert slot == 0
+        samples = [{"__key__": "k", "x": torch.full((3, 8, 8), value, dtype=torch.uint8)}]
+        sent = ring.send(slot, collate(samples, ring.allocator(slot)))
+        return pickle.loads(bytes(ForkingPickler.dumps(sent)))  # type: ignore[no-any-return]
+
+    first = generation(1)
+    assert int(first["x"].max()) == 1
+    del first
+    gc.collect()
+    second = generation(2)
+    assert int(second["x"].min()) == 2  # the new worker's pixels, not the kept storage's
+    del second
+    gc.collect()
+    table.close()
+
+
 # -- through the Loader, with real DataLoader worker processes -------------------------------
 
 
