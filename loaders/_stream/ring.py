@@ -226,6 +226,13 @@ def _arrived(sent: tuple[Any, ...]) -> dict[str, Any]:
     if kept is None:
         # unpickled somewhere that did not make the table: nothing is acknowledged there, so
         # the storage came along; the slot is never handed back (the worker takes fresh memory)
+        if layout and storage is None:
+            # sent before the table was closed (the loader is gone): nobody can take this
+            # batch any more, and the storage it lies in was let go with the table
+            raise RuntimeError(
+                f"ring slot {slot} of worker {row}: a batch arrived after its loader's ring "
+                "was closed"
+            )
         if layout:
             _place(batch, storage, layout)
         return batch

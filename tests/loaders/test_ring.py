@@ -199,6 +199,30 @@ def test_a_slot_sends_only_what_lies_in_it() -> None:
     table.close()
 
 
+def test_a_batch_after_its_table_closed_says_so() -> None:
+    """Sent without its storage (acknowledged), then the table closed (the loader gone): the
+    batch cannot be rebuilt, and says why instead of failing on a missing storage."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    table = RingTable(workers=1, slots=1)
+    ring = WorkerRing(table, 0)
+    for i in range(2):
+        slot = ring.acquire()
+        assert slot == 0
+        sent = ring.send(slot, collate(_samples(i), ring.allocator(slot)))
+        data = bytes(ForkingPickler.dumps(sent))
+        del sent
+        if i == 0:
+            batch = pickle.loads(data)  # brings the storage; acknowledged
+            _check(batch, 0)
+            del batch
+            gc.collect()
+    table.close()
+    with pytest.raises(RuntimeError, match="after its loader's ring was closed"):
+        pickle.loads(data)
+
+
 def test_a_successor_worker_never_reuses_a_storage_id(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker started after another died may be given its pid, and it takes the same row:
     slot storage ids must not come from the pid (and a per-process count), or the main
