@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Alloc", "Ragged", "Stacker", "collate"]
+__all__ = ["Alloc", "Ragged", "Stacker", "collate", "fresh_alloc", "nbytes_of", "view_in"]
 
 #: ``alloc([(field, shape, dtype), ...]) -> {field: tensor}``: where to stack each field (a
 #: worker's ring of reused shared-memory buffers, :mod:`visiondata.loaders._stream.ring`)
@@ -37,6 +37,18 @@ class Ragged:
     value: Any
 
 
+def nbytes_of(shape: Sequence[int], dtype: Any) -> int:
+    """The bytes of a contiguous tensor of ``shape`` and ``dtype``."""
+    return math.prod(shape) * int(dtype.itemsize)
+
+
+def view_in(base: Any, offset: int, shape: Sequence[int], dtype: Any) -> Any:
+    """A contiguous tensor of ``shape`` and ``dtype`` over ``base`` (a uint8 tensor over a
+    whole storage) from byte ``offset``: how a shared storage holds a batch's fields, in a
+    worker's ring slot and in the main process that received it."""
+    return base[offset : offset + nbytes_of(shape, dtype)].view(dtype).view(tuple(shape))
+
+
 def fresh_alloc(specs: Sequence[tuple[str, Any, Any]]) -> dict[str, Any]:
     """Uninitialised tensors for ``specs``: in a DataLoader worker in shared memory (as
     torch's default_collate stacks there), so the batch is not built privately and then
@@ -48,9 +60,8 @@ def fresh_alloc(specs: Sequence[tuple[str, Any, Any]]) -> dict[str, Any]:
         return {f: torch.empty(shape, dtype=dtype) for f, shape, dtype in specs}
     out = {}
     for f, shape, dtype in specs:
-        nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
-        storage = torch.UntypedStorage._new_shared(max(nbytes, 1))  # type: ignore[no-untyped-call]
-        out[f] = torch.empty(0, dtype=torch.uint8).set_(storage)[:nbytes].view(dtype).view(shape)
+        storage = torch.UntypedStorage._new_shared(max(nbytes_of(shape, dtype), 1))  # type: ignore[no-untyped-call]
+        out[f] = view_in(torch.empty(0, dtype=torch.uint8).set_(storage), 0, shape, dtype)
     return out
 
 

@@ -34,12 +34,13 @@ holds the storage, so a batch sent without its storage always finds it there.
 
 from __future__ import annotations
 
-import math
 import secrets
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from .._decode.collate import nbytes_of, view_in
 
 __all__ = ["RingBatch", "RingTable", "WorkerRing"]
 
@@ -131,12 +132,10 @@ class WorkerRing:
         def alloc(specs: Sequence[tuple[str, Any, Any]]) -> dict[str, Any]:
             import torch
 
-            offsets, sizes, total = [], [], 0
+            offsets, total = [], 0
             for _, shape, dtype in specs:
-                nbytes = torch.Size(shape).numel() * torch.empty(0, dtype=dtype).element_size()
                 offsets.append(total)
-                sizes.append(nbytes)
-                total += -(-nbytes // _ALIGN) * _ALIGN
+                total += -(-nbytes_of(shape, dtype) // _ALIGN) * _ALIGN
             storage = self._storages[slot]
             if storage is None or storage.nbytes() < total:
                 storage = torch.UntypedStorage._new_shared(max(total, 1))  # type: ignore[no-untyped-call]
@@ -148,8 +147,8 @@ class WorkerRing:
                 self.touched = True
             base = torch.empty(0, dtype=torch.uint8).set_(storage)
             out = {}
-            for (field, shape, dtype), offset, nbytes in zip(specs, offsets, sizes, strict=True):
-                out[field] = base[offset : offset + nbytes].view(dtype).view(shape)
+            for (field, shape, dtype), offset in zip(specs, offsets, strict=True):
+                out[field] = view_in(base, offset, shape, dtype)
             return out
 
         return alloc
@@ -257,11 +256,8 @@ def _arrived(sent: tuple[Any, ...]) -> dict[str, Any]:
 def _place(
     batch: dict[str, Any], base: Any, layout: tuple[tuple[str, int, tuple[int, ...], Any], ...]
 ) -> None:
-    import torch
-
     for field, offset, shape, dtype in layout:
-        nbytes = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
-        batch[field] = base[offset : offset + nbytes].view(dtype).view(shape)
+        batch[field] = view_in(base, offset, shape, dtype)
 
 
 def _release(flags: Any, row: int, slot: int) -> None:

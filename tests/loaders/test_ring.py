@@ -5,7 +5,9 @@ that finds no free slot stacks into fresh shared memory instead of waiting or ov
 from __future__ import annotations
 
 import gc
+import pickle
 from collections.abc import Iterator
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,11 @@ def _samples(i: int) -> list[dict[str, Any]]:
         }
         for j in range(4)
     ]
+
+
+def _pickled(sent: Any) -> bytes:
+    """``sent`` as DataLoader's queues pickle it (shared storages as descriptors)."""
+    return bytes(ForkingPickler.dumps(sent))
 
 
 def _worker(table: RingTable, todo: Any, done: Any) -> None:
@@ -108,7 +115,6 @@ def test_slots_come_back_when_the_batch_is_freed(worker: tuple[RingTable, Any, A
 
 def test_a_table_this_process_did_not_make_hands_nothing_back() -> None:
     """A RingBatch unpickled where no table is registered stays a plain batch."""
-    import pickle
 
     table = RingTable(workers=1, slots=1)
     ring = WorkerRing(table, 0)
@@ -125,10 +131,6 @@ def test_a_slots_storage_crosses_once() -> None:
     """A slot's storage goes to the main process with the first batch stacked into it; later
     batches in the same slot send only where their tensors lie (no descriptor, a small
     message), until the slot grows (a new storage) or the table is closed."""
-    import pickle
-    from multiprocessing.reduction import ForkingPickler
-
-    import torch.multiprocessing
 
     table = RingTable(workers=1, slots=2)
     ring = WorkerRing(table, 0)
@@ -137,7 +139,7 @@ def test_a_slots_storage_crosses_once() -> None:
         slot = ring.acquire()
         assert slot == 0  # the batch before was freed: its slot is the first free one
         sent = ring.send(slot, collate(samples, ring.allocator(slot)))
-        data = bytes(ForkingPickler.dumps(sent))  # as DataLoader's queues pickle it
+        data = _pickled(sent)
         carried = sent.storage is not None
         del sent
         return carried, len(data), pickle.loads(data)
@@ -170,8 +172,6 @@ def test_a_slots_storage_crosses_once() -> None:
 def test_a_slot_sends_only_what_lies_in_it() -> None:
     """Stacked as samples come: a short batch (samples skipped) sends its first rows, and a
     field that stopped stacking midway goes as its list, not as the slot's bytes."""
-    import pickle
-    from multiprocessing.reduction import ForkingPickler
 
     from visiondata.loaders._decode.collate import Stacker
 
@@ -186,7 +186,7 @@ def test_a_slot_sends_only_what_lies_in_it() -> None:
         stacker.add(s)
     sent = ring.send(slot, stacker.finish())
     assert [f for f, *_ in sent.layout] == ["x"]
-    batch = pickle.loads(bytes(ForkingPickler.dumps(sent)))
+    batch = pickle.loads(_pickled(sent))
     del sent
     assert batch["x"].shape == (3, 3, 40, 50)
     assert [int(batch["x"][j].max()) for j in range(3)] == [50, 51, 52]
@@ -202,8 +202,6 @@ def test_a_slot_sends_only_what_lies_in_it() -> None:
 def test_a_batch_after_its_table_closed_says_so() -> None:
     """Sent without its storage (acknowledged), then the table closed (the loader gone): the
     batch cannot be rebuilt, and says why instead of failing on a missing storage."""
-    import pickle
-    from multiprocessing.reduction import ForkingPickler
 
     table = RingTable(workers=1, slots=1)
     ring = WorkerRing(table, 0)
@@ -211,7 +209,7 @@ def test_a_batch_after_its_table_closed_says_so() -> None:
         slot = ring.acquire()
         assert slot == 0
         sent = ring.send(slot, collate(_samples(i), ring.allocator(slot)))
-        data = bytes(ForkingPickler.dumps(sent))
+        data = _pickled(sent)
         del sent
         if i == 0:
             batch = pickle.loads(data)  # brings the storage; acknowledged
@@ -229,11 +227,8 @@ def test_a_successor_worker_never_reuses_a_storage_id(monkeypatch: pytest.Monkey
     process would take the new worker's batch for one in the storage it kept of the dead
     one and read it from stale memory."""
     import itertools
-    import pickle
     import types
-    from multiprocessing.reduction import ForkingPickler
 
-    import torch.multiprocessing
     from visiondata.loaders._stream import ring as ring_module
 
     # what the ring module would see of the process: the same pid for both generations
@@ -250,7 +245,7 @@ def test_a_successor_worker_never_reuses_a_storage_id(monkeypatch: pytest.Monkey
         assert slot == 0
         samples = [{"__key__": "k", "x": torch.full((3, 8, 8), value, dtype=torch.uint8)}]
         sent = ring.send(slot, collate(samples, ring.allocator(slot)))
-        return pickle.loads(bytes(ForkingPickler.dumps(sent)))  # type: ignore[no-any-return]
+        return pickle.loads(_pickled(sent))  # type: ignore[no-any-return]
 
     first = generation(1)
     assert int(first["x"].max()) == 1
