@@ -33,7 +33,9 @@ RandomResizedCrop(224, scale 0.08-1, ratio 3/4-4/3) + horizontal flip, uint8 CHW
 Each run is its own subprocess (its memory and CPU are its own); rounds alternate the pipelines,
 rotating their order. Reported per pipeline, median and range over the rounds: samples/s of the
 first epoch after its first batch, the ratio to ``webdataset`` and to ``ceiling`` of the same
-round, the time to the first batch (building the pipeline included, its imports not), the gap before the second
+round; the same for epochs 2 and 3 together, timed from the first epoch's last batch to the
+third's (the gaps between epochs included: what a long run sees once every shard's sha256 has
+been checked and the workers are warm); the time to the first batch (building the pipeline included, its imports not), the gap before the second
 epoch's first batch (and the first epoch's median time between batches), peak PSS of the
 process tree, the same with the shared memory of batches still in a DataLoader queue counted
 (mapped by no process, so PSS misses it; a ring slot stays mapped, so PSS sees it), and CPU ms
@@ -66,7 +68,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 BATCH = 64
 CROP = 224
 WORKERS = 2
-EPOCHS = 2
+EPOCHS = 3
 PEERS = [
     "visiondata",
     "visiondata-fresh",
@@ -78,6 +80,8 @@ PEERS = [
     "ceiling",
     "ceiling-whole",
 ]
+#: the later epochs' label: the ones a long run spends most of its time in
+LATER = f"epochs 2-{EPOCHS}"
 Epoch = Callable[[], Iterable[dict[str, Any]]]
 
 
@@ -330,9 +334,11 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
     own: list[tuple[int, float]] = []  # (batches so far, this process's CPU seconds)
     probe = 0.0  # this process's CPU seconds spent reading /proc
     epochs = build()
+    sizes: list[list[int]] = [[] for _ in range(EPOCHS)]
     for e in range(EPOCHS):
         for i, batch in enumerate(epochs()):
             stamps[e].append(time.perf_counter())
+            sizes[e].append(len(batch["jpg"]))
             if e == 0:
                 counts.append(len(batch["jpg"]))
                 if i % 8 == 0:  # psutil walks /proc: often enough, not every batch
@@ -345,12 +351,14 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
     span = first[-1] - first[0]
     (_, cpu0), (done, cpu1) = cpu[0], cpu[-1]
     gaps = [b - a for a, b in itertools.pairwise(first)]
-    second = stamps[1]
-    second_rate = (len(second) - 1) * BATCH / (second[-1] - second[0]) if len(second) > 1 else None
+    # the later epochs as a long run sees them: every sample of epochs 2.. over the time from
+    # the first epoch's last batch to the last epoch's, the gaps between epochs included (an
+    # epoch's own first-to-last span would leave out the batches made ahead before it began)
+    later = sum(sum(s) for s in sizes[1:]) / (stamps[-1][-1] - first[-1]) if stamps[-1] else None
     return {
         "pipeline": name,
         "samples_per_s": steady / span,
-        "epoch2_samples_per_s": second_rate,
+        "later_samples_per_s": later,
         "first_batch_s": first[0] - t_build,
         "epoch_gap_s": stamps[1][0] - first[-1] if stamps[1] else None,
         "batch_interval_s": statistics.median(gaps),
@@ -401,7 +409,7 @@ def measure_ceiling(name: str, shards: Path) -> dict[str, Any]:
     return {
         "pipeline": name,
         "samples_per_s": len(images) / wall,
-        "epoch2_samples_per_s": len(images) / wall,
+        "later_samples_per_s": len(images) / wall,
         "first_batch_s": None,
         "epoch_gap_s": None,
         "batch_interval_s": None,
@@ -552,19 +560,21 @@ def _column(results: list[dict[str, dict[str, Any]]], name: str, key: str) -> li
     return [r[name][key] for r in results if r[name].get(key) is not None]
 
 
-def _ratio(results: list[dict[str, dict[str, Any]]], name: str, base: str) -> list[float]:
+def _ratio(
+    results: list[dict[str, dict[str, Any]]], name: str, base: str, key: str = "samples_per_s"
+) -> list[float]:
     out = []
     for r in results:
         a, b = r[name], r.get(base, {})
-        if "skipped" not in a and b and "skipped" not in b:
-            out.append(a["samples_per_s"] / b["samples_per_s"])
+        if "skipped" not in a and b and "skipped" not in b and a.get(key) and b.get(key):
+            out.append(a[key] / b[key])
     return out
 
 
 def render(results: list[dict[str, dict[str, Any]]], names: list[str]) -> str:
     head = (
-        f"{'pipeline':<18} {'samples/s':>20} {'epoch 2':>20} {'x webdataset':>18} "
-        f"{'x ceiling':>18} "
+        f"{'pipeline':<18} {'samples/s':>20} {'x webdataset':>18} {'x ceiling':>18} "
+        f"{LATER + ' samples/s':>20} {'x webdataset':>18} {'x ceiling':>18} "
         f"{'first batch s':>18} {'epoch gap s':>18} {'batch interval s':>18} "
         f"{'peak PSS MiB':>18} {'PSS + queued shm':>18} {'CPU ms/image':>18} "
         f"{'main ms/batch':>18}"
@@ -577,9 +587,11 @@ def render(results: list[dict[str, dict[str, Any]]], names: list[str]) -> str:
             continue
         lines.append(
             f"{name:<18} {_stat(_column(results, name, 'samples_per_s'), '.0f'):>20} "
-            f"{_stat(_column(results, name, 'epoch2_samples_per_s'), '.0f'):>20} "
             f"{_stat(_ratio(results, name, 'webdataset'), '.2f'):>18} "
             f"{_stat(_ratio(results, name, 'ceiling'), '.2f'):>18} "
+            f"{_stat(_column(results, name, 'later_samples_per_s'), '.0f'):>20} "
+            f"{_stat(_ratio(results, name, 'webdataset', 'later_samples_per_s'), '.2f'):>18} "
+            f"{_stat(_ratio(results, name, 'ceiling', 'later_samples_per_s'), '.2f'):>18} "
             f"{_stat(_column(results, name, 'first_batch_s'), '.2f'):>18} "
             f"{_stat(_column(results, name, 'epoch_gap_s'), '.3f'):>18} "
             f"{_stat(_column(results, name, 'batch_interval_s'), '.3f'):>18} "
@@ -598,8 +610,25 @@ def floors(results: list[dict[str, dict[str, Any]]], pss_limit: float) -> list[s
     if any("skipped" in r.get(name, {"skipped": 1}) for r in results):
         return ["floors: visiondata did not run"]
     checks = [
-        (">= 90% of the ceiling", _ratio(results, name, "ceiling"), 0.90, ">="),
-        (">= 2.3x webdataset + DataLoader", _ratio(results, name, "webdataset"), 2.3, ">="),
+        (">= 90% of the ceiling, epoch 1", _ratio(results, name, "ceiling"), 0.90, ">="),
+        (
+            f">= 90% of the ceiling, {LATER}",
+            _ratio(results, name, "ceiling", "later_samples_per_s"),
+            0.90,
+            ">=",
+        ),
+        (
+            ">= 2.3x webdataset + DataLoader, epoch 1",
+            _ratio(results, name, "webdataset"),
+            2.3,
+            ">=",
+        ),
+        (
+            f">= 2.3x webdataset + DataLoader, {LATER}",
+            _ratio(results, name, "webdataset", "later_samples_per_s"),
+            2.3,
+            ">=",
+        ),
         (
             f"peak PSS <= {pss_limit:.0f} MiB",
             _column(results, name, "peak_pss_mb"),
@@ -634,7 +663,7 @@ def floors(results: list[dict[str, dict[str, Any]]], pss_limit: float) -> list[s
             f"floor second epoch without a gap larger than one batch's time: median gap "
             f"{mean:.2f} mean batch intervals -> {'met' if mean <= 1 else 'MISSED'} "
             f"(within an epoch the 90th-percentile gap is {p90:.2f} mean intervals: the "
-            f"epoch gap is {'no' if mean <= p90 else 'a'} longer wait than those)"
+            f"epoch gap is {'not a' if mean <= p90 else 'a'} longer wait than those)"
         )
     return out
 
