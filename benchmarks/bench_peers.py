@@ -329,7 +329,6 @@ def tree_cpu() -> float:
 def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
     t_build = time.perf_counter()
     stamps: list[list[float]] = [[] for _ in range(EPOCHS)]
-    counts: list[int] = []
     cpu: list[tuple[int, float]] = []
     own: list[tuple[int, float]] = []  # (batches so far, this process's CPU seconds)
     probe = 0.0  # this process's CPU seconds spent reading /proc
@@ -339,15 +338,13 @@ def measure_batches(name: str, build: Callable[[], Epoch]) -> dict[str, Any]:
         for i, batch in enumerate(epochs()):
             stamps[e].append(time.perf_counter())
             sizes[e].append(len(batch["jpg"]))
-            if e == 0:
-                counts.append(len(batch["jpg"]))
-                if i % 8 == 0:  # psutil walks /proc: often enough, not every batch
-                    p0 = time.process_time()
-                    cpu.append((sum(counts[1:]), tree_cpu()))
-                    probe += time.process_time() - p0  # the walk is not the pipeline's
-                    own.append((i, time.process_time() - probe))
+            if e == 0 and i % 8 == 0:  # psutil walks /proc: often enough, not every batch
+                p0 = time.process_time()
+                cpu.append((sum(sizes[0][1:]), tree_cpu()))
+                probe += time.process_time() - p0  # the walk is not the pipeline's
+                own.append((i, time.process_time() - probe))
     first = stamps[0]
-    steady = sum(counts[1:])
+    steady = sum(sizes[0][1:])
     span = first[-1] - first[0]
     (_, cpu0), (done, cpu1) = cpu[0], cpu[-1]
     gaps = [b - a for a, b in itertools.pairwise(first)]

@@ -137,6 +137,8 @@ class Stacker:
                     rows[i].copy_(v)
                     continue
                 self._unstack(f)
+            if isinstance(v, torch.Tensor) and not v.is_contiguous():
+                v = v.contiguous()  # a decoder's strided form (SampleDecoder.into_batch)
             self._lists.setdefault(f, [None] * i).append(v)
         for f in [f for f in self._rows if f not in sample]:
             self._unstack(f)

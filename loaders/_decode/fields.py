@@ -150,7 +150,12 @@ class SampleDecoder:
         fields: Collection[str] | None = None,
         allow_pickle: Collection[str] = (),
         max_pixels: int = MAX_PIXELS,
+        into_batch: bool = False,
     ) -> None:
+        #: every sample goes straight into a batch's rows (no transform or collate_fn of the
+        #: user's sees it), which copy each tensor: a decoder's ``strided`` form may then give
+        #: its pixels in any layout, saving a copy of its own (see ``imageops.resize_crop``)
+        self.into_batch = into_batch
         if isinstance(decode, str):
             if decode not in DECODE_MODES:
                 raise LoaderOptionError(
@@ -228,7 +233,12 @@ class SampleDecoder:
                 fn = self._builtin[name]
             try:
                 if getattr(fn, "takes_rng", False):
-                    out[ext] = fn(members[ext], sample_rng(seed, key, ext))  # type: ignore[call-arg]
+                    rng = sample_rng(seed, key, ext)
+                    strided = getattr(fn, "strided", None) if self.into_batch else None
+                    if strided is not None:
+                        out[ext] = strided(members[ext], rng)
+                    else:
+                        out[ext] = fn(members[ext], rng)  # type: ignore[call-arg]
                 else:
                     out[ext] = fn(members[ext])
             except DecodeError as exc:  # ours, without the shard: keep its type, add the place

@@ -298,7 +298,13 @@ class Loader:
         if isinstance(fields, str):
             raise LoaderOptionError(f"fields={fields!r}: expected a list of field names")
         _require_protocols(source)
-        decoder = SampleDecoder(decode, fields, allow_pickle, max_pixels)
+        decoder = SampleDecoder(
+            decode,
+            fields,
+            allow_pickle,
+            max_pixels,
+            into_batch=transform is None and collate_fn is None,
+        )
         limits = Limits(max_member_bytes=max_member_bytes, max_pixels=max_pixels)
         remote = RemoteOptions(
             retries=retries,

@@ -37,18 +37,22 @@ def _epoch(loader: Loader) -> list[dict[str, object]]:
     return list(loader)
 
 
+def _crops(shards: Path, size: tuple[int, int], **options: object) -> Loader:
+    """The COCO sample's images through the fused RandomResizedCrop."""
+    return Loader(
+        shards,
+        split="val2017",
+        fields=["jpg"],
+        decode={"jpg": RandomResizedCrop(size)},
+        **options,  # type: ignore[arg-type]
+    )
+
+
 def test_fused_crops_are_deterministic_per_seed_and_epoch_and_survive_resume(
     coco_shards: Path,
 ) -> None:
     def make() -> Loader:
-        return Loader(
-            coco_shards,
-            split="val2017",
-            batch_size=2,
-            seed=3,
-            fields=["jpg"],
-            decode={"jpg": RandomResizedCrop((64, 64))},
-        )
+        return _crops(coco_shards, (64, 64), batch_size=2, seed=3)
 
     a, b = _epoch(make()), _epoch(make())
     assert [x["__key__"] for x in a] == [x["__key__"] for x in b]
@@ -136,15 +140,35 @@ def test_video_clips_from_tar_bytes(tmp_path: Path) -> None:
 
 
 def test_prefetcher_over_the_loader_on_cpu(coco_shards: Path) -> None:
-    loader = Loader(
-        coco_shards,
-        split="val2017",
-        batch_size=4,
-        seed=0,
-        fields=["jpg"],
-        decode={"jpg": RandomResizedCrop((32, 32))},
-        drop_last=True,
-    )
+    loader = _crops(coco_shards, (32, 32), batch_size=4, seed=0, drop_last=True)
     batches = list(DevicePrefetcher(loader, device="cpu"))
     assert len(batches) == 2 and batches[0]["jpg"].dtype == torch.float32
     assert batches[0]["jpg"].shape == (4, 3, 32, 32)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batches_are_the_same_whether_or_not_a_transform_sees_the_samples(
+    coco_shards: Path, workers: int
+) -> None:
+    """Straight into a batch, the fused crop hands its pixels over in the layout they came
+    out in and the batch's row copy makes them planar; through a transform of the user's,
+    each sample's tensor is contiguous. The batches are identical, and contiguous."""
+    seen: list[bool] = []
+
+    def identity(sample: dict[str, object]) -> dict[str, object]:
+        if not sample["jpg"].is_contiguous():  # type: ignore[attr-defined]
+            raise ValueError("a transform was handed a strided tensor")  # fails the loader
+        seen.append(True)
+        return sample
+
+    def make(**kw: object) -> Loader:
+        return _crops(coco_shards, (72, 96), batch_size=3, seed=5, num_workers=workers, **kw)
+
+    direct, through = list(make()), list(make(transform=identity, on_error="raise"))
+    assert len(direct) == len(through) > 1
+    for a, b in zip(direct, through, strict=True):
+        assert a["__key__"] == b["__key__"]
+        assert a["jpg"].is_contiguous() and a["jpg"].shape[1:] == (3, 72, 96)
+        assert torch.equal(a["jpg"], b["jpg"])
+    if workers == 0:  # the transform ran in this process
+        assert seen and all(seen)

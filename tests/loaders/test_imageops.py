@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -160,3 +161,39 @@ def test_random_crop_box_is_inside_the_image_and_deterministic(w: int, h: int, s
     r = reduction_for(a, 224, 224)
     assert r in (1, 2, 4, 8)
     assert r == 1 or (a.width / r >= 224 and a.height / r >= 224)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomResizedCrop((224, 224)),
+        lambda: RandomResizedCrop((96, 160), scale=(0.5, 1.0)),
+        lambda: CenterCrop((224, 224)),
+        lambda: RandomResizedCrop((64, 64), augment=[ColorJitter(), GaussianBlur(p=1.0)]),
+    ],
+    ids=["rrc-224", "rrc-96x160", "center", "augmented"],
+)
+def test_strided_form_has_the_same_pixels_and_the_call_is_contiguous(make: object) -> None:
+    """``strided`` (what the loader uses where the sample goes straight into a batch) gives
+    the same pixels as the call, flips and same-size crops included; the call's tensor is
+    contiguous, as its users expect."""
+    t = make()  # type: ignore[operator]
+    flips = 0
+    for path in COCO[:6]:
+        data = path.read_bytes()
+        for seed in range(4):
+            out = t(data, random.Random(seed))
+            strided = t.strided(data, random.Random(seed))
+            assert out.is_contiguous(), (path.name, seed)
+            assert strided.shape == out.shape and strided.dtype == out.dtype
+            assert torch.equal(strided, out), (path.name, seed)
+            flips += t.run(data, random.Random(seed))[1].flip
+    assert isinstance(t, CenterCrop) or flips > 0  # the flipped path was taken
+
+
+def test_resize_crop_layouts_agree_for_same_size_and_flipped_boxes() -> None:
+    arr = np.array(Image.open(COCO[0]).convert("RGB"))
+    for box in (CropBox(3, 5, 64, 48), CropBox(3, 5, 64, 48, flip=True), CropBox(0, 0, 200, 150)):
+        a = resize_crop(arr, box, (48, 64))
+        b = resize_crop(arr, box, (48, 64), contiguous=False)
+        assert a.is_contiguous() and torch.equal(a, b), box
