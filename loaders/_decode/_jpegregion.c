@@ -23,8 +23,8 @@
 #error "the region decoder needs libjpeg-turbo's headers (jpeg_crop_scanline, jpeg_skip_scanlines)"
 #endif
 
-/* the most rows one jpeg_read_scanlines call is offered: an iMCU row is at most 16 (4:1:0
- * sampling at full scale) */
+/* the most rows one jpeg_read_scanlines call is offered: an iMCU row of the usual sampling
+ * factors (up to 2 vertically, at full scale); a taller one only takes more calls */
 #define READ_ROWS 16
 
 struct err_mgr {
