@@ -12,13 +12,14 @@ simplejpeg), torch's resize, ``os.pread``. Each pool thread sets torch's intra-o
 for itself (OpenMP's setting is per thread), so a decode thread never fans out into more
 threads than there are cores, and the caller's own torch setting is left alone.
 
-A stream is also closed by the garbage collector, on whatever thread it runs, and in a
-process forked while the stream was suspended. Closing waits for the work in flight only
-where that work can finish: in the process that started it and on a thread that is not a
-pool thread. A pool thread that waited could be waiting on the very item it is running (seen
-in CI: a decode thread stuck for ever, and the interpreter with it at exit), and a forked
-process has none of the threads its copied work queue was waiting for. A pool is made
-afresh in a process that did not make it.
+A stream is also closed by the garbage collector, on whatever thread it runs (with whatever
+locks that thread holds), and in a process forked while the stream was suspended. Closing
+waits for the work in flight only where that work can finish: in the process that started it
+and on a thread that is not a pool thread; it never waits for the threads to exit. A pool
+thread that waited could be waiting on the very item it is running (seen in CI: a decode
+thread stuck for ever, and the interpreter with it at exit), and a forked process has none
+of the threads its copied work queue was waiting for. A pool is made afresh in a process that
+did not make it.
 """
 
 from __future__ import annotations
@@ -144,12 +145,17 @@ class OrderedPool:
                         f.exception()  # wait: no work outlives the generator
 
     def close(self) -> None:
-        """Stop the threads. Work still queued was cancelled by :meth:`map`'s generator when it
-        closed; no ``cancel_futures`` here, which needs the ``queue`` module and so fails when
-        a stream left suspended is closed at interpreter exit."""
+        """Stop the threads: each exits once it finds no more work, and this does not wait for
+        that. The work itself was waited for (or cancelled) by :meth:`map`'s generator when it
+        closed, so no work outlives the stream; only the threads' exit is left, and joining
+        them is not safe everywhere a stream is closed. The garbage collector closes one
+        wherever something allocates, also inside threading's own bookkeeping with its locks
+        held: seen in CI, a new thread's start (holding the lock every join takes) collected
+        an abandoned stream, whose join then waited for that lock for ever. No
+        ``cancel_futures`` either, which needs the ``queue`` module and so fails when a stream
+        left suspended is closed at interpreter exit."""
         if self._pool is not None:
-            # joining from a pool thread would join itself; a forked copy has no threads
-            self._pool.shutdown(wait=_may_wait(self._pid))
+            self._pool.shutdown(wait=False)
             self._pool = None
 
     def __enter__(self) -> OrderedPool:
