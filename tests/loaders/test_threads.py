@@ -366,7 +366,8 @@ def test_a_stream_collected_inside_a_thread_start_does_not_deadlock(jpeg_root: P
         "loader.me = loader\n"  # the Loader, its pass and its suspended stream: a cycle
         "del it, loader\n"
         "gc.disable()\n"
-        "lock = threading._shutdown_locks_lock\n"  # what Thread._set_tstate_lock holds
+        # what Thread._set_tstate_lock holds in CPython 3.10-3.12 (any lock where it is gone)
+        "lock = getattr(threading, '_shutdown_locks_lock', None) or threading.Lock()\n"
         "with lock:\n"
         "    gc.collect()\n"
         "print('closed' if stream() is None else 'still open')\n"
