@@ -29,6 +29,7 @@ from ..errors import ImageDecodeError
 from ..shards.media import check_mask, check_pixels, open_image
 from ..shards.members import MAX_PIXELS
 from .cropbox import CropBox, center_crop_box, random_resized_crop_box, reduction_for
+from .planar import planar
 
 __all__ = [
     "REGION_DECODE",
@@ -192,10 +193,10 @@ def resize_crop(
             antialias=True,
             align_corners=False,
         )
-    if box.flip:
-        out = out.flip(3)
     out = out.squeeze(0)
-    return out.contiguous() if contiguous else out
+    if contiguous:
+        return planar(out, box.flip)  # the flip folded into the copy
+    return out.flip(2) if box.flip else out
 
 
 @dataclass
